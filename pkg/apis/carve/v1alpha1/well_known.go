@@ -1,0 +1,53 @@
+package v1alpha1
+
+// Labels and annotations that make up carve's contract. Users and other tools
+// may rely on them; see docs/pod-contract.md.
+const (
+	// LabelWorkspace on a namespace makes it a project of that Workspace; on a
+	// pod, carve records the workspace the pod was admitted under.
+	LabelWorkspace = "carve.dev/workspace"
+	// LabelTeam on a namespace puts the project in a team of its workspace;
+	// carve copies it onto the namespace's pods.
+	LabelTeam = "carve.dev/team"
+	// LabelProfile on a pod picks its ResourceProfile.
+	LabelProfile = "carve.dev/profile"
+	// LabelWorkload on a pod says what kind of work it is (session, job, model).
+	LabelWorkload = "carve.dev/workload"
+	// LabelNodePool on a node names the NodePool it belongs to; pods of a
+	// profile are steered to their pools through it.
+	LabelNodePool = "carve.dev/node-pool"
+
+	// AnnotationApplied records, as JSON, what carve's pod webhook applied.
+	AnnotationApplied = "carve.dev/applied"
+
+	// AnnotationSafeToEvict is cluster-autoscaler's per-pod scale-down opt-out.
+	AnnotationSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+
+	// TaintDraining marks a node that carve is emptying: new sessions avoid it.
+	TaintDraining = "carve.dev/draining"
+
+	// SchedulerName is the scheduler that places every workspace pod.
+	SchedulerName = "carve-scheduler"
+
+	// DefaultGPUResource is the extended resource a GPU profile asks for when
+	// it names none.
+	DefaultGPUResource = "nvidia.com/gpu"
+)
+
+// Workload is the kind of work a pod does; it tells carve how long the pod
+// will likely live and whether it may be disturbed.
+// +kubebuilder:validation:Enum=session;job;model
+type Workload string
+
+const (
+	// WorkloadSession is an interactive session (notebook, IDE): hours long,
+	// never evicted by scale-down.
+	WorkloadSession Workload = "session"
+	// WorkloadJob is a batch job: minutes long, runs to completion.
+	WorkloadJob Workload = "job"
+	// WorkloadModel is a model endpoint: long-running and replicated.
+	WorkloadModel Workload = "model"
+)
+
+// Workloads lists the valid workload kinds in a stable order.
+var Workloads = []Workload{WorkloadSession, WorkloadJob, WorkloadModel}

@@ -1,0 +1,249 @@
+package podcontract
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	resourcehelper "k8s.io/component-helpers/resource"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+)
+
+// AnnotationDefaultContainer is kubectl's way to name a pod's main container;
+// carve puts per-container parts of a profile (GPUs, scratch space) there.
+const AnnotationDefaultContainer = "kubectl.kubernetes.io/default-container"
+
+// ProfileRequests is what a pod of profile p requests in all.
+func ProfileRequests(p *carvev1.ResourceProfile) corev1.ResourceList {
+	rl := corev1.ResourceList{
+		corev1.ResourceCPU:    p.Spec.CPU.DeepCopy(),
+		corev1.ResourceMemory: p.Spec.Memory.DeepCopy(),
+	}
+	if p.Spec.EphemeralStorage != nil {
+		rl[corev1.ResourceEphemeralStorage] = p.Spec.EphemeralStorage.DeepCopy()
+	}
+	if g := p.GPUResourceName(); g != "" {
+		rl[corev1.ResourceName(g)] = *resource.NewQuantity(int64(p.Spec.GPU.Count), resource.DecimalSI)
+	}
+	return rl
+}
+
+// ProfileLimits is what a pod of profile p is limited to: its requests, with
+// CPU raised to the profile's burst limit when it has one.
+func ProfileLimits(p *carvev1.ResourceProfile) corev1.ResourceList {
+	rl := ProfileRequests(p)
+	if p.Spec.CPULimit != nil {
+		rl[corev1.ResourceCPU] = p.Spec.CPULimit.DeepCopy()
+	}
+	return rl
+}
+
+// IsGPUResource reports whether an extended resource name is a GPU, of any
+// vendor: nvidia.com/gpu, amd.com/gpu, gpu.intel.com/i915, nvidia.com/mig-*.
+func IsGPUResource(name corev1.ResourceName) bool {
+	s := strings.ToLower(string(name))
+	domain, res, ok := strings.Cut(s, "/")
+	if !ok || domain == "kubernetes.io" || strings.HasSuffix(domain, ".kubernetes.io") {
+		return false
+	}
+	return strings.Contains(res, "gpu") || strings.HasPrefix(res, "mig-") || strings.HasPrefix(domain, "gpu.")
+}
+
+// mainContainer is the index of the container that gets the per-container
+// parts of a profile, or -1 for a pod without containers.
+func mainContainer(pod *corev1.Pod) int {
+	if len(pod.Spec.Containers) == 0 {
+		return -1
+	}
+	if name := pod.Annotations[AnnotationDefaultContainer]; name != "" {
+		for i := range pod.Spec.Containers {
+			if pod.Spec.Containers[i].Name == name {
+				return i
+			}
+		}
+	}
+	return 0
+}
+
+// podLevel are the resources carve sets in pod-level spec.resources; the
+// apiserver accepts no extended resources there, so GPUs and scratch space
+// stay on the main container.
+var podLevel = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory}
+
+// sidecarsAndOthers sums the requests or limits of the containers that run
+// beside the main one for the pod's whole life: the other app containers and
+// restartable init containers (sidecars).
+func sidecarsAndOthers(pod *corev1.Pod, main int, limits bool) corev1.ResourceList {
+	sum := corev1.ResourceList{}
+	add := func(c *corev1.Container) {
+		rl := c.Resources.Requests
+		if limits {
+			rl = c.Resources.Limits
+		}
+		for n, q := range rl {
+			v := sum[n]
+			v.Add(q)
+			sum[n] = v
+		}
+	}
+	for i := range pod.Spec.Containers {
+		if i != main {
+			add(&pod.Spec.Containers[i])
+		}
+	}
+	for i := range pod.Spec.InitContainers {
+		if c := &pod.Spec.InitContainers[i]; c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			add(c)
+		}
+	}
+	return sum
+}
+
+// checkResources finds the resources a pod declares above its profile, and
+// GPUs that its profile does not give.
+func checkResources(pod *corev1.Pod, p *carvev1.ResourceProfile, opts Options, vs *violations) {
+	req, lim := ProfileRequests(p), ProfileLimits(p)
+	gpu := corev1.ResourceName(p.GPUResourceName())
+	bigger := "pick a bigger profile or lower the pod's resources"
+
+	agg := resourcehelper.AggregateContainerRequests(pod, resourcehelper.PodResourcesOptions{})
+	for _, n := range sortedNames(agg) {
+		q := agg[n]
+		if q.IsZero() {
+			continue
+		}
+		if IsGPUResource(n) && n != gpu {
+			if gpu == "" {
+				vs.add(RuleGPUWithoutProfile, fmt.Sprintf(
+					"containers request %s %s but profile %q has no GPU; pick a GPU profile with label %s, or remove the GPU request",
+					q.String(), n, p.Name, carvev1.LabelProfile))
+			} else {
+				vs.add(RuleGPUWithoutProfile, fmt.Sprintf(
+					"containers request %s but profile %q gives its GPUs as %s; request %s or nothing (carve adds it)",
+					n, p.Name, gpu, gpu))
+			}
+			continue
+		}
+		if max, ok := req[n]; ok && q.Cmp(max) > 0 {
+			vs.add(RuleAboveProfile, fmt.Sprintf(
+				"containers request %s %s in all, above profile %q's %s; %s",
+				q.String(), n, p.Name, max.String(), bigger))
+		}
+	}
+	checkLimits := func(what string, rl corev1.ResourceList) {
+		for _, n := range sortedNames(rl) {
+			if max, ok := lim[n]; ok {
+				if q := rl[n]; q.Cmp(max) > 0 {
+					vs.add(RuleAboveProfile, fmt.Sprintf(
+						"%s has a %s limit of %s, above profile %q's %s; %s",
+						what, n, q.String(), p.Name, max.String(), bigger))
+				}
+			}
+		}
+	}
+	forEachContainer(pod, func(c *corev1.Container) {
+		checkLimits(fmt.Sprintf("container %q", c.Name), c.Resources.Limits)
+	})
+	if pr := pod.Spec.Resources; pr != nil {
+		for _, n := range sortedNames(pr.Requests) {
+			if max, ok := req[n]; ok {
+				if q := pr.Requests[n]; q.Cmp(max) > 0 {
+					vs.add(RuleAboveProfile, fmt.Sprintf(
+						"pod-level resources request %s %s, above profile %q's %s; %s",
+						q.String(), n, p.Name, max.String(), bigger))
+				}
+			}
+		}
+		checkLimits("the pod", pr.Limits)
+	}
+
+	if !opts.PodLevelResources {
+		// The main container gets what the profile leaves after the others.
+		others := sidecarsAndOthers(pod, mainContainer(pod), false)
+		for _, n := range podLevel {
+			if q := others[n]; q.Cmp(req[n]) >= 0 {
+				vs.add(RuleAboveProfile, fmt.Sprintf(
+					"the containers beside the main one request %s %s, leaving nothing of profile %q's %s for the main container; %s",
+					q.String(), n, p.Name, req.Name(n, resource.DecimalSI).String(), bigger))
+			}
+		}
+	}
+}
+
+// applyResources writes the profile's resources onto a pod that passed
+// checkResources.
+func applyResources(pod *corev1.Pod, p *carvev1.ResourceProfile, opts Options) {
+	req, lim := ProfileRequests(p), ProfileLimits(p)
+	main := mainContainer(pod)
+
+	if opts.PodLevelResources {
+		pod.Spec.Resources = &corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{},
+			Limits:   corev1.ResourceList{},
+		}
+		for _, n := range podLevel {
+			pod.Spec.Resources.Requests[n] = req[n]
+			pod.Spec.Resources.Limits[n] = lim[n]
+		}
+	} else {
+		pod.Spec.Resources = nil
+		if main >= 0 {
+			othersReq := sidecarsAndOthers(pod, main, false)
+			c := &pod.Spec.Containers[main]
+			for _, n := range podLevel {
+				r, l := req[n], lim[n]
+				o := othersReq[n]
+				r.Sub(o)
+				l.Sub(o)
+				setResource(c, n, r, l)
+			}
+		}
+	}
+	if main < 0 {
+		return
+	}
+	// GPUs and scratch space are per container: give them to the main
+	// container unless the pod already spread them over its containers.
+	agg := resourcehelper.AggregateContainerRequests(pod, resourcehelper.PodResourcesOptions{})
+	for _, n := range []corev1.ResourceName{corev1.ResourceName(p.GPUResourceName()), corev1.ResourceEphemeralStorage} {
+		want, ok := req[n]
+		if n == "" || !ok {
+			continue
+		}
+		if have := agg[n]; have.IsZero() {
+			setResource(&pod.Spec.Containers[main], n, want, lim[n])
+		}
+	}
+}
+
+func setResource(c *corev1.Container, n corev1.ResourceName, req, lim resource.Quantity) {
+	if c.Resources.Requests == nil {
+		c.Resources.Requests = corev1.ResourceList{}
+	}
+	if c.Resources.Limits == nil {
+		c.Resources.Limits = corev1.ResourceList{}
+	}
+	c.Resources.Requests[n] = req
+	c.Resources.Limits[n] = lim
+}
+
+func forEachContainer(pod *corev1.Pod, f func(*corev1.Container)) {
+	for i := range pod.Spec.InitContainers {
+		f(&pod.Spec.InitContainers[i])
+	}
+	for i := range pod.Spec.Containers {
+		f(&pod.Spec.Containers[i])
+	}
+}
+
+func sortedNames(rl corev1.ResourceList) []corev1.ResourceName {
+	names := make([]corev1.ResourceName, 0, len(rl))
+	for n := range rl {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return names[i] < names[j] })
+	return names
+}

@@ -1,0 +1,85 @@
+package podcontract_test
+
+import (
+	"errors"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/podcontract"
+	ut "github.com/carve-dev/carve/pkg/util/testing"
+)
+
+func TestCheckUpdate(t *testing.T) {
+	admitted := func(t *testing.T, pod *corev1.Pod) *corev1.Pod {
+		t.Helper()
+		out, err := podcontract.Admit(pod, mlNS, world(), podLvl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	session := ut.MakePod("s", "alice").Container("c", "500m", "").Obj()
+	job := ut.MakePod("j", "alice").Owner("batch/v1", "Job", "j").Container("c", "", "").Obj()
+
+	for _, tc := range []struct {
+		name        string
+		old         *corev1.Pod
+		edit        func(*corev1.Pod)
+		subresource string
+		rule        podcontract.Rule // "" = allowed
+	}{
+		{"unrelated label", session, func(p *corev1.Pod) { p.Labels["app"] = "x" }, "", ""},
+		{"change profile", session, func(p *corev1.Pod) { p.Labels[carvev1.LabelProfile] = "large" }, "", podcontract.RuleImmutable},
+		{"drop workspace label", session, func(p *corev1.Pod) { delete(p.Labels, carvev1.LabelWorkspace) }, "", podcontract.RuleImmutable},
+		{"claim a team", session, func(p *corev1.Pod) { p.Labels[carvev1.LabelTeam] = "vision" }, "", podcontract.RuleImmutable},
+		{"unprotect a session", session, func(p *corev1.Pod) { p.Annotations[carvev1.AnnotationSafeToEvict] = "true" }, "", podcontract.RuleImmutable},
+		{"job may become evictable", job, func(p *corev1.Pod) { p.Annotations[carvev1.AnnotationSafeToEvict] = "true" }, "", ""},
+		{"rewrite applied record", job, func(p *corev1.Pod) { p.Annotations[carvev1.AnnotationApplied] = "{}" }, "", podcontract.RuleImmutable},
+		{"resize within profile", session, func(p *corev1.Pod) {
+			p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = q("1")
+		}, podcontract.SubresourceResize, ""},
+		{"resize above profile", session, func(p *corev1.Pod) {
+			p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = q("2")
+		}, podcontract.SubresourceResize, podcontract.RuleAboveProfile},
+		{"pod-level resize above profile", session, func(p *corev1.Pod) {
+			p.Spec.Resources.Limits[corev1.ResourceMemory] = q("8Gi")
+		}, podcontract.SubresourceResize, podcontract.RuleAboveProfile},
+		{"debug container", session, func(p *corev1.Pod) {
+			p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{
+				EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg", Image: "busybox"}})
+		}, podcontract.SubresourceEphemeralContainers, ""},
+		{"debug container with resources", session, func(p *corev1.Pod) {
+			p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{
+				EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg", Image: "busybox",
+					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: q("4")}}}})
+		}, podcontract.SubresourceEphemeralContainers, podcontract.RuleEphemeralResources},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			old := admitted(t, tc.old)
+			updated := old.DeepCopy()
+			tc.edit(updated)
+			err := podcontract.CheckUpdate(old, updated, tc.subresource)
+			if tc.rule == "" {
+				if err != nil {
+					t.Fatalf("CheckUpdate: %v", err)
+				}
+				return
+			}
+			var d *podcontract.Denial
+			if !errors.As(err, &d) || !d.Has(tc.rule) {
+				t.Fatalf("CheckUpdate = %v, want rule %s", err, tc.rule)
+			}
+		})
+	}
+
+	t.Run("pods carve never admitted are left alone", func(t *testing.T) {
+		old := ut.MakePod("legacy", "alice").Container("c", "", "").Obj()
+		updated := old.DeepCopy()
+		updated.Labels = map[string]string{carvev1.LabelProfile: "huge"}
+		if err := podcontract.CheckUpdate(old, updated, ""); err != nil {
+			t.Fatalf("CheckUpdate: %v", err)
+		}
+	})
+}
