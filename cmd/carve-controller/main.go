@@ -1,0 +1,87 @@
+// Command carve-controller serves carve's admission webhooks and runs its
+// controllers.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/carve-dev/carve/pkg/controller"
+)
+
+func main() {
+	o := controller.Options{}
+	var (
+		service   string
+		certHosts string
+		podLevel  string
+	)
+	klog.InitFlags(nil)
+	flag.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "carve-system"), "namespace carve runs in; never subject to its pod webhooks")
+	flag.StringVar(&o.WebhookBindAddress, "webhook-bind-address", "", "address the webhook server listens on (empty: all)")
+	flag.IntVar(&o.WebhookPort, "webhook-port", 9443, "port of the webhook server")
+	flag.StringVar(&o.CertDir, "cert-dir", controller.DefaultCertDir(os.TempDir()), "folder with the webhook server's tls.crt, tls.key and ca.crt")
+	flag.BoolVar(&o.SelfSignedCerts, "self-signed-certs", true, "make a new CA and serving certificate at start (false: read them from --cert-dir)")
+	flag.StringVar(&certHosts, "cert-hosts", "", "comma-separated DNS names and IPs of the serving certificate (default: the service's names, or the webhook URL's host)")
+	flag.BoolVar(&o.InstallWebhooks, "install-webhooks", true, "create or update the webhook configurations at start")
+	flag.StringVar(&o.Endpoint.URL, "webhook-url", "", "base URL the apiserver calls the webhooks at, e.g. https://127.0.0.1:9443 (local runs); empty: use --webhook-service")
+	flag.StringVar(&service, "webhook-service", "carve-system/carve-webhook", "namespace/name of the Service in front of the webhook server")
+	flag.StringVar(&podLevel, "pod-level-resources", string(controller.PodLevelAuto), "write profiles as pod-level resources: auto (ask the apiserver), on or off")
+	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "metrics address; 0 turns metrics off")
+	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "health probe address; 0 turns probes off")
+	flag.Parse()
+
+	if err := complete(&o, service, certHosts, podLevel); err != nil {
+		fmt.Fprintln(os.Stderr, "carve-controller:", err)
+		os.Exit(2)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	ctrl.SetLogger(klog.NewKlogr())
+	if err := controller.Run(ctx, ctrl.GetConfigOrDie(), o); err != nil {
+		klog.ErrorS(err, "carve-controller failed")
+		os.Exit(1)
+	}
+}
+
+func complete(o *controller.Options, service, certHosts, podLevel string) error {
+	switch m := controller.PodLevelMode(podLevel); m {
+	case controller.PodLevelAuto, controller.PodLevelOn, controller.PodLevelOff:
+		o.PodLevelResources = m
+	default:
+		return fmt.Errorf("--pod-level-resources=%q: use auto, on or off", podLevel)
+	}
+	if o.Endpoint.URL == "" {
+		ns, name, ok := strings.Cut(service, "/")
+		if !ok || ns == "" || name == "" {
+			return fmt.Errorf("--webhook-service=%q: use namespace/name", service)
+		}
+		o.Endpoint.ServiceNamespace, o.Endpoint.ServiceName = ns, name
+	}
+	switch {
+	case certHosts != "":
+		o.CertHosts = strings.Split(certHosts, ",")
+	case o.Endpoint.URL != "":
+		h, err := controller.URLHost(o.Endpoint.URL)
+		if err != nil {
+			return err
+		}
+		o.CertHosts = []string{h}
+	default:
+		svc := o.Endpoint.ServiceName + "." + o.Endpoint.ServiceNamespace
+		o.CertHosts = []string{svc, svc + ".svc", svc + ".svc.cluster.local"}
+	}
+	return nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+

@@ -1,0 +1,243 @@
+package controller
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/certs"
+	"github.com/carve-dev/carve/pkg/podcontract"
+	"github.com/carve-dev/carve/pkg/webhooks"
+)
+
+// PodLevelMode says whether carve writes profiles as pod-level resources.
+type PodLevelMode string
+
+const (
+	PodLevelAuto PodLevelMode = "auto" // ask the apiserver at start
+	PodLevelOn   PodLevelMode = "on"
+	PodLevelOff  PodLevelMode = "off"
+)
+
+// Options configure carve-controller.
+type Options struct {
+	// Namespace carve runs in; its pods are never subject to the webhooks.
+	Namespace string
+	// WebhookBindAddress and WebhookPort are where the webhook server listens.
+	WebhookBindAddress string
+	WebhookPort        int
+	// CertDir holds tls.crt, tls.key and ca.crt.
+	CertDir string
+	// SelfSignedCerts makes a new CA and certificate for CertHosts at start;
+	// otherwise CertDir must already hold them (e.g. from cert-manager).
+	SelfSignedCerts bool
+	CertHosts       []string
+	// InstallWebhooks creates or updates the webhook configurations.
+	InstallWebhooks bool
+	// Endpoint is how the apiserver reaches the webhook server (its
+	// CABundle is filled in from the certificates).
+	Endpoint webhooks.Endpoint
+	// PodLevelResources decides where profiles are written.
+	PodLevelResources PodLevelMode
+	// MetricsBindAddress and HealthProbeBindAddress; "0" turns them off.
+	MetricsBindAddress     string
+	HealthProbeBindAddress string
+	// Ready, if set, is called once the webhooks serve and are registered.
+	Ready func()
+}
+
+// Scheme knows the built-in kinds and carve's.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilRuntimeMust(clientgoscheme.AddToScheme(s))
+	utilRuntimeMust(carvev1.AddToScheme(s))
+	return s
+}
+
+func utilRuntimeMust(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// Run runs carve-controller until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	log := klog.FromContext(ctx)
+	if o.SelfSignedCerts {
+		b, err := certs.Generate(o.CertHosts, time.Now())
+		if err != nil {
+			return err
+		}
+		if err := b.Write(o.CertDir); err != nil {
+			return err
+		}
+	}
+	bundle, err := certs.Read(o.CertDir)
+	if err != nil {
+		return err
+	}
+	o.Endpoint.CABundle = bundle.CA
+
+	scheme := Scheme()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		Cache: cache.Options{
+			// The webhooks only read what they get; copying every object
+			// on every admission would be the largest cost of a review.
+			DefaultUnsafeDisableDeepCopy: ptrTrue(),
+		},
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Host:    o.WebhookBindAddress,
+			Port:    o.WebhookPort,
+			CertDir: o.CertDir,
+			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
+		}),
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+
+	podLevel, err := podLevelResources(ctx, cfg, scheme, o)
+	if err != nil {
+		return err
+	}
+	log.Info("Pod-level resources", "enabled", podLevel)
+
+	srv := mgr.GetWebhookServer()
+	for path, h := range webhooks.Handlers(scheme, mgr.GetCache(), podcontract.Options{PodLevelResources: podLevel}) {
+		srv.Register(path, h)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("webhook", srv.StartedChecker()); err != nil {
+		return err
+	}
+
+	// Register the webhooks only once the caches they read are synced and
+	// the server answers, so the apiserver never calls a server that
+	// cannot decide.
+	if err := mgr.Add(readyRunnable(func(ctx context.Context) error {
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return fmt.Errorf("caches did not sync")
+		}
+		if err := waitServing(ctx, o.WebhookBindAddress, o.WebhookPort); err != nil {
+			return err
+		}
+		if o.InstallWebhooks {
+			if err := webhooks.Install(ctx, mgr.GetClient(), o.Endpoint, o.Namespace); err != nil {
+				return err
+			}
+			log.Info("Webhook configurations installed", "endpoint", describe(o.Endpoint))
+		}
+		if o.Ready != nil {
+			o.Ready()
+		}
+		<-ctx.Done()
+		return nil
+	})); err != nil {
+		return err
+	}
+
+	// Warm the caches the webhooks read before anything is served.
+	for _, obj := range []client.Object{&corev1.Namespace{}, &carvev1.Workspace{}, &carvev1.ResourceProfile{}, &carvev1.NodePool{}} {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+			return fmt.Errorf("starting informer for %T: %w", obj, err)
+		}
+	}
+	return mgr.Start(ctx)
+}
+
+type readyRunnable func(context.Context) error
+
+func (r readyRunnable) Start(ctx context.Context) error { return r(ctx) }
+
+func ptrTrue() *bool { b := true; return &b }
+
+func describe(e webhooks.Endpoint) string {
+	if e.URL != "" {
+		return e.URL
+	}
+	return "service " + e.ServiceNamespace + "/" + e.ServiceName
+}
+
+func waitServing(ctx context.Context, host string, port int) error {
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	addr := net.JoinHostPort(host, fmt.Sprint(port))
+	for {
+		c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
+		if err == nil {
+			return c.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// podLevelResources decides whether the apiserver keeps pod-level
+// spec.resources. An apiserver with the PodLevelResources feature off drops
+// the field silently, which would leave pods without any resources, so in
+// auto mode carve asks: it creates a pod with pod-level resources in its own
+// namespace as a dry run and looks whether they survived.
+func podLevelResources(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, o Options) (bool, error) {
+	switch o.PodLevelResources {
+	case PodLevelOn:
+		return true, nil
+	case PodLevelOff:
+		return false, nil
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return false, err
+	}
+	one := resource.MustParse("10m")
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "carve-probe-", Namespace: o.Namespace},
+		Spec: corev1.PodSpec{
+			Resources:  &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: one}, Limits: corev1.ResourceList{corev1.ResourceCPU: one}},
+			Containers: []corev1.Container{{Name: "probe", Image: "carve.invalid/probe"}},
+		},
+	}
+	if err := c.Create(ctx, probe, client.DryRunAll); err != nil {
+		return false, fmt.Errorf("probing for pod-level resources with a dry-run pod in namespace %q (set --pod-level-resources=on or off to skip): %w", o.Namespace, err)
+	}
+	return probe.Spec.Resources != nil && len(probe.Spec.Resources.Requests) > 0, nil
+}
+
+// URLHost returns the host part of a webhook URL, for its certificate.
+func URLHost(u string) (string, error) {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "", fmt.Errorf("parsing webhook URL %q: %w", u, err)
+	}
+	return p.Hostname(), nil
+}
+
+// DefaultCertDir is where self-signed certificates go when no folder is given.
+func DefaultCertDir(base string) string { return filepath.Join(base, "carve-webhook-certs") }

@@ -1,0 +1,85 @@
+package webhooks
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/carve-dev/carve/pkg/podcontract"
+)
+
+// Pod is the mutating and validating webhook of pods in workspace
+// namespaces. The webhook configuration's namespaceSelector keeps every
+// other namespace away from it; a pod that reaches it in a namespace without
+// the workspace label anyway is left untouched.
+type Pod struct {
+	// Reader reads namespaces and carve objects, from a cache.
+	Reader client.Reader
+	// Options are the cluster facts the contract depends on.
+	Options podcontract.Options
+}
+
+var (
+	_ admission.Defaulter[*corev1.Pod] = &Pod{}
+	_ admission.Validator[*corev1.Pod] = &Pod{}
+)
+
+// namespaceOf returns the namespace of the pod under admission. The request
+// names it even when the object does not (pods created with generateName
+// through a namespaced URL).
+func (w *Pod) namespaceOf(ctx context.Context, pod *corev1.Pod) (*corev1.Namespace, bool, error) {
+	name := pod.Namespace
+	if req, err := admission.RequestFromContext(ctx); err == nil && req.Namespace != "" {
+		name = req.Namespace
+	}
+	l := cacheLookup{ctx, w.Reader}
+	ns, ok := l.Namespace(name)
+	if !ok {
+		return nil, false, fmt.Errorf("carve: namespace %q of the pod is not known yet; try again", name)
+	}
+	if podcontract.WorkspaceOf(ns) == "" {
+		return ns, false, nil
+	}
+	return ns, true, nil
+}
+
+// Default applies the pod's profile, or denies the pod.
+func (w *Pod) Default(ctx context.Context, pod *corev1.Pod) error {
+	ns, inWorkspace, err := w.namespaceOf(ctx, pod)
+	if err != nil || !inWorkspace {
+		return err
+	}
+	out, err := podcontract.Admit(pod, ns, cacheLookup{ctx, w.Reader}, w.Options)
+	if err != nil {
+		return err
+	}
+	*pod = *out
+	return nil
+}
+
+// ValidateCreate refuses a pod that breaks the contract or was not admitted
+// by Default.
+func (w *Pod) ValidateCreate(ctx context.Context, pod *corev1.Pod) (admission.Warnings, error) {
+	ns, inWorkspace, err := w.namespaceOf(ctx, pod)
+	if err != nil || !inWorkspace {
+		return nil, err
+	}
+	return nil, podcontract.Check(pod, ns, cacheLookup{ctx, w.Reader}, w.Options)
+}
+
+// ValidateUpdate refuses pod edits that would escape the contract.
+func (w *Pod) ValidateUpdate(ctx context.Context, oldPod, newPod *corev1.Pod) (admission.Warnings, error) {
+	sub := ""
+	if req, err := admission.RequestFromContext(ctx); err == nil {
+		sub = req.SubResource
+	}
+	return nil, podcontract.CheckUpdate(oldPod, newPod, sub)
+}
+
+// ValidateDelete allows every deletion.
+func (w *Pod) ValidateDelete(context.Context, *corev1.Pod) (admission.Warnings, error) {
+	return nil, nil
+}
