@@ -1,0 +1,88 @@
+package podcontract_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/carve-dev/carve/pkg/podcontract"
+	ut "github.com/carve-dev/carve/pkg/util/testing"
+)
+
+func seedPods(f *testing.F) {
+	for _, p := range []*corev1.Pod{
+		ut.MakePod("a", "alice").Container("c", "", "").Obj(),
+		ut.MakePod("b", "alice").Profile("gpu-1").Owner("batch/v1", "Job", "j").Container("c", "1", "1Gi").Container("d", "", "").Obj(),
+		ut.MakePod("c", "alice").Profile("multi").Owner("apps/v1", "ReplicaSet", "r").Container("c", "", "").Sidecar("s", "100m", "").Obj(),
+		ut.MakePod("d", "alice").Profile("large").InitContainer("init", "4", "1Gi").Container("c", "", "").Limit("cpu", "5").Obj(),
+		ut.MakePod("e", "alice").Profile("small").PodResources("500m", "1Gi").Container("c", "", "").GPU("amd.com/gpu", "1").Obj(),
+		ut.MakePod("f", "alice").Container("c", "", "").NodeSelector("carve.dev/node-pool", "gpu").SchedulerName("default-scheduler").Obj(),
+	} {
+		b, err := json.Marshal(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, true)
+		f.Add(b, false)
+	}
+}
+
+// FuzzAdmit feeds arbitrary pods to the contract: it must never panic; a pod
+// it admits must be admitted unchanged a second time (the webhook may be
+// reinvoked) and must pass the validating webhook's Check; and a refusal
+// must be a *Denial naming a rule.
+func FuzzAdmit(f *testing.F) {
+	seedPods(f)
+	f.Fuzz(func(t *testing.T, data []byte, podLevel bool) {
+		pod := &corev1.Pod{}
+		if err := json.Unmarshal(data, pod); err != nil {
+			return
+		}
+		opts := podcontract.Options{PodLevelResources: podLevel}
+		once, err := podcontract.Admit(pod, mlNS, world(), opts)
+		if err != nil {
+			var d *podcontract.Denial
+			if !errors.As(err, &d) || len(d.Violations) == 0 {
+				t.Fatalf("Admit error %v is not a Denial naming a rule", err)
+			}
+			return
+		}
+		twice, err := podcontract.Admit(once, mlNS, world(), opts)
+		if err != nil {
+			t.Fatalf("second Admit refused an admitted pod: %v", err)
+		}
+		if diff := cmp.Diff(once, twice); diff != "" {
+			t.Fatalf("Admit is not idempotent (-once +twice):\n%s", diff)
+		}
+		if err := podcontract.Check(once, mlNS, world(), opts); err != nil {
+			t.Fatalf("Check refused an admitted pod: %v", err)
+		}
+		// Updates of an admitted pod that change nothing are allowed.
+		if err := podcontract.CheckUpdate(once, once.DeepCopy(), ""); err != nil {
+			t.Fatalf("CheckUpdate refused a no-op update: %v", err)
+		}
+	})
+}
+
+// FuzzCheckUpdate must never panic, whatever the old and new pods are.
+func FuzzCheckUpdate(f *testing.F) {
+	seedPods(f)
+	f.Fuzz(func(t *testing.T, data []byte, resize bool) {
+		pod := &corev1.Pod{}
+		if err := json.Unmarshal(data, pod); err != nil {
+			return
+		}
+		old, err := podcontract.Admit(pod, mlNS, world(), podLvl)
+		if err != nil {
+			old = pod
+		}
+		sub := ""
+		if resize {
+			sub = podcontract.SubresourceResize
+		}
+		_ = podcontract.CheckUpdate(old, pod, sub)
+	})
+}
