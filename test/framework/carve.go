@@ -1,0 +1,117 @@
+package framework
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+
+	"github.com/carve-dev/carve/pkg/controller"
+)
+
+// RepoRoot is the root of the carve checkout the framework is built from.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// InstallCRDs creates carve's CRDs from manifests/crds and waits until the
+// apiserver serves them.
+func InstallCRDs(ctx context.Context, cfg *rest.Config) error {
+	c, err := apiextensionsclient.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	files, err := filepath.Glob(filepath.Join(RepoRoot(), "manifests", "crds", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		return fmt.Errorf("no CRDs found under manifests/crds: %v", err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096).Decode(crd); err != nil {
+			return fmt.Errorf("decoding %s: %w", f, err)
+		}
+		if _, err := c.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating CRD %s: %w", crd.Name, err)
+		}
+		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			got, err := c.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
+			if err != nil {
+				return false, nil
+			}
+			for _, cond := range got.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("waiting for CRD %s to be established: %w", crd.Name, err)
+		}
+	}
+	return nil
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StartController runs carve-controller in-process, exactly as the binary
+// does, with its webhooks registered with the apiserver at a loopback URL
+// over TLS. It returns once the webhooks are registered; the controller
+// stops when ctx ends. Errors after start go to errs.
+func StartController(ctx context.Context, cfg *rest.Config, namespace, certDir string, mode controller.PodLevelMode) (<-chan error, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	o := controller.Options{
+		Namespace:              namespace,
+		WebhookBindAddress:     "127.0.0.1",
+		WebhookPort:            port,
+		CertDir:                certDir,
+		SelfSignedCerts:        true,
+		CertHosts:              []string{"127.0.0.1"},
+		InstallWebhooks:        true,
+		PodLevelResources:      mode,
+		MetricsBindAddress:     "0",
+		HealthProbeBindAddress: "0",
+	}
+	o.Endpoint.URL = "https://127.0.0.1:" + strconv.Itoa(port)
+	ready := make(chan struct{})
+	o.Ready = func() { close(ready) }
+	errs := make(chan error, 1)
+	go func() { errs <- controller.Run(ctx, cfg, o) }()
+	select {
+	case <-ready:
+		return errs, nil
+	case err := <-errs:
+		return nil, fmt.Errorf("carve-controller stopped before it was ready: %w", err)
+	case <-time.After(60 * time.Second):
+		return nil, fmt.Errorf("carve-controller was not ready within 60s")
+	}
+}

@@ -1,0 +1,111 @@
+package webhooks_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	ut "github.com/carve-dev/carve/pkg/util/testing"
+)
+
+// TestInvalidObjectsAreDenied creates invalid carve objects; each is refused
+// by the CRD schema (CEL/OpenAPI) or by carve's webhook, with a message that
+// names the field.
+func TestInvalidObjectsAreDenied(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		obj  client.Object
+		says string
+	}{
+		{"zero cpu", ut.MakeProfile("bad-cpu", "0", "1Gi").Obj(), "spec.cpu"},
+		{"cpu limit below cpu", ut.MakeProfile("bad-burst", "2", "1Gi").CPULimit("1").Obj(), "cpuLimit must not be below cpu"},
+		{"gpu count zero", ut.MakeProfile("bad-gpu", "1", "1Gi").GPU(0, "").Obj(), "spec.gpu.count"},
+		{"gpu resource shape", ut.MakeProfile("bad-gpu-name", "1", "1Gi").GPU(1, "gpu").Obj(), "spec.gpu.resourceName"},
+		{"default not allowed", ut.MakeWorkspace("bad-default", "small").Default("large").Obj(), "defaultProfile must be one of allowedProfiles"},
+		{"no profiles", ut.MakeWorkspace("bad-empty").Default("small").Obj(), "allowedProfiles"},
+		{"negative quota", ut.MakeWorkspace("bad-quota", "small").Quota("-1", "", "", -1).Obj(), "spec.quota.cpu"},
+		{"min above max", ut.MakeNodePool("bad-size", carvev1.NodePoolRoleCPU, 3, 2, "4", "8Gi").Obj(), "minSize must not exceed maxSize"},
+		{"base pool at zero", ut.MakeNodePool("bad-base", carvev1.NodePoolRoleBase, 0, 2, "4", "8Gi").Obj(), "minSize must be 1 or more"},
+		{"gpu pool without gpus", ut.MakeNodePool("bad-gpu-pool", carvev1.NodePoolRoleGPU, 0, 2, "4", "8Gi").Obj(), "GPU pool's template must list its GPUs"},
+		{"eks without settings", func() client.Object {
+			np := ut.MakeNodePool("bad-eks", carvev1.NodePoolRoleCPU, 0, 2, "4", "8Gi").Obj()
+			np.Spec.Platform.Type = carvev1.PlatformEKS
+			return np
+		}(), "type EKS needs eks"},
+		{"bad taint effect", ut.MakeNodePool("bad-taint", carvev1.NodePoolRoleCPU, 0, 2, "4", "8Gi").Taint("a", "b", "Sometimes").Obj(), "effect"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := cl.Create(ctx, tc.obj)
+			if err == nil {
+				_ = cl.Delete(ctx, tc.obj)
+				t.Fatal("invalid object was created")
+			}
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("error %q does not say %q", err, tc.says)
+			}
+		})
+	}
+}
+
+func TestProfileAndPoolLifecycle(t *testing.T) {
+	ctx := context.Background()
+	pool := ut.MakeNodePool("spot", carvev1.NodePoolRoleCPU, 0, 5, "8", "32Gi").Obj()
+	profile := ut.MakeProfile("medium", "2", "8Gi").Pools("spot").Obj()
+	ws := ut.MakeWorkspace("research", "medium").Obj()
+	for _, obj := range []client.Object{pool, profile, ws} {
+		if err := cl.Create(ctx, obj); err != nil {
+			t.Fatalf("creating %s: %v", obj.GetName(), err)
+		}
+	}
+
+	// Updates are validated too.
+	profile.Spec.CPU = resourceMust("-1")
+	if err := cl.Update(ctx, profile); err == nil || !strings.Contains(err.Error(), "spec.cpu") {
+		t.Errorf("update to a negative cpu: %v, want a denial naming spec.cpu", err)
+	}
+	pool.Spec.Platform.Type = carvev1.PlatformEKS
+	pool.Spec.Platform.EKS = &carvev1.EKSPlatform{Region: "eu-west-1", AutoScalingGroup: "asg"}
+	if err := cl.Update(ctx, pool); err == nil || !strings.Contains(err.Error(), "immutable") {
+		t.Errorf("changing a pool's platform: %v, want immutable", err)
+	}
+
+	// A profile in use cannot go, and the denial names who uses it.
+	if err := cl.Delete(ctx, ut.MakeProfile("medium", "2", "8Gi").Obj()); err == nil ||
+		!strings.Contains(err.Error(), "ProfileInUse") || !strings.Contains(err.Error(), "research") {
+		t.Errorf("deleting a profile in use: %v, want ProfileInUse naming workspace research", err)
+	}
+	if err := cl.Delete(ctx, ut.MakeNodePool("spot", carvev1.NodePoolRoleCPU, 0, 5, "8", "32Gi").Obj()); err == nil ||
+		!strings.Contains(err.Error(), "NodePoolInUse") || !strings.Contains(err.Error(), "medium") {
+		t.Errorf("deleting a pool in use: %v, want NodePoolInUse naming profile medium", err)
+	}
+	// Once nothing uses them, they go in order.
+	for _, obj := range []client.Object{ws, ut.MakeProfile("medium", "2", "8Gi").Obj(), ut.MakeNodePool("spot", carvev1.NodePoolRoleCPU, 0, 5, "8", "32Gi").Obj()} {
+		if err := cl.Delete(ctx, obj); err != nil {
+			t.Errorf("deleting %s: %v", obj.GetName(), err)
+		}
+	}
+}
+
+func TestPrinterColumnsAndShortNames(t *testing.T) {
+	// The short names resolve through discovery, as kubectl get rp does.
+	res, err := k8s.Discovery().ServerResourcesForGroupVersion(carvev1.GroupVersion.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := map[string]string{}
+	for _, r := range res.APIResources {
+		if len(r.ShortNames) > 0 {
+			short[r.Name] = r.ShortNames[0]
+		}
+	}
+	for name, want := range map[string]string{"resourceprofiles": "rp", "workspaces": "ws", "nodepools": "np"} {
+		if short[name] != want {
+			t.Errorf("short name of %s = %q, want %q", name, short[name], want)
+		}
+	}
+}
+
