@@ -34,6 +34,7 @@ func main() {
 	flag.StringVar(&podLevel, "pod-level-resources", string(controller.PodLevelAuto), "write profiles as pod-level resources: auto (ask the apiserver), on or off")
 	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "metrics address; 0 turns metrics off")
 	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "health probe address; 0 turns probes off")
+	flag.StringVar(&o.PprofBindAddress, "pprof-bind-address", "0", "address of Go's profiler (e.g. 127.0.0.1:6060); 0 turns it off")
 	flag.Parse()
 
 	if err := complete(&o, service, certHosts, podLevel); err != nil {

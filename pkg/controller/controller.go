@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/version"
+	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -61,6 +63,8 @@ type Options struct {
 	// MetricsBindAddress and HealthProbeBindAddress; "0" turns them off.
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
+	// PprofBindAddress serves Go's profiler when set (not "0" or "").
+	PprofBindAddress string
 	// Ready, if set, is called once the webhooks serve and are registered.
 	Ready func()
 }
@@ -102,6 +106,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		PprofBindAddress:       o.PprofBindAddress,
 		Cache: cache.Options{
 			// The webhooks only read what they get; copying every object
 			// on every admission would be the largest cost of a review.
@@ -224,10 +229,29 @@ func podLevelResources(ctx context.Context, cfg *rest.Config, scheme *runtime.Sc
 			Containers: []corev1.Container{{Name: "probe", Image: "carve.invalid/probe"}},
 		},
 	}
-	if err := c.Create(ctx, probe, client.DryRunAll); err != nil {
-		return false, fmt.Errorf("probing for pod-level resources with a dry-run pod in namespace %q (set --pod-level-resources=on or off to skip): %w", o.Namespace, err)
+	err = c.Create(ctx, probe, client.DryRunAll)
+	if err == nil {
+		return probe.Spec.Resources != nil && len(probe.Spec.Resources.Requests) > 0, nil
 	}
-	return probe.Spec.Resources != nil && len(probe.Spec.Resources.Requests) > 0, nil
+	// The dry run can fail for reasons of its own (no default service
+	// account yet, a quota, a policy): then go by the version, since the
+	// feature is on by default from 1.34.
+	dc, derr := discovery.NewDiscoveryClientForConfig(cfg)
+	if derr != nil {
+		return false, fmt.Errorf("probing for pod-level resources: %w (and no discovery client: %v)", err, derr)
+	}
+	v, verr := dc.ServerVersion()
+	if verr != nil {
+		return false, fmt.Errorf("probing for pod-level resources: %w (and no server version: %v)", err, verr)
+	}
+	sv, perr := version.ParseGeneric(v.GitVersion)
+	if perr != nil {
+		return false, fmt.Errorf("probing for pod-level resources: %w (and server version %q does not parse)", err, v.GitVersion)
+	}
+	on := sv.AtLeast(version.MajorMinor(1, 34))
+	klog.FromContext(ctx).Info("Dry-run probe for pod-level resources failed; deciding by the apiserver's version",
+		"err", err.Error(), "version", v.GitVersion, "enabled", on)
+	return on, nil
 }
 
 // URLHost returns the host part of a webhook URL, for its certificate.

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,24 +29,12 @@ func Handlers(scheme *runtime.Scheme, r client.Reader, opts podcontract.Options)
 	}
 }
 
-// maxReviewBytes bounds a request body; the apiserver's own limit on an
-// object is 3 MiB, and a review carries at most two objects.
-const maxReviewBytes = 7 << 20
-
-// envelope is the part of an AdmissionReview that must be there for the
-// review to be answerable at all.
-type envelope struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Request    *struct {
-		UID string `json:"uid"`
-	} `json:"request"`
-}
-
-// Strict answers requests that are not AdmissionReviews with an HTTP 4xx and
-// a plain message, instead of an HTTP 200 carrying an error result: callers
-// other than the apiserver (and people with curl) then see at once what is
-// wrong. Well-formed reviews go on to h.
+// Strict answers requests that are not answerable AdmissionReviews with an
+// HTTP 4xx and a plain message, where controller-runtime would answer HTTP
+// 200 with an error inside a review that has no uid (which the apiserver
+// rejects anyway): callers other than the apiserver, and people with curl,
+// then see at once what is wrong. It checks the method and content type
+// itself and leaves decoding to h, so a well-formed review is parsed once.
 func Strict(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -59,30 +47,41 @@ func Strict(h http.Handler) http.Handler {
 				http.StatusUnsupportedMediaType)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxReviewBytes+1))
-		if err != nil {
-			http.Error(w, "carve webhook: reading the request body: "+err.Error(), http.StatusBadRequest)
+		rec := &recorder{header: http.Header{}, code: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		body := rec.body.Bytes()
+		if rec.code == http.StatusOK && bytes.Contains(body, []byte(`"uid":""`)) {
+			// Only a review that could not be decoded is answered without
+			// its uid: say why, as an HTTP error.
+			var out admissionv1.AdmissionReview
+			msg, code := "malformed AdmissionReview", http.StatusBadRequest
+			if json.Unmarshal(body, &out) == nil && out.Response != nil && out.Response.Result != nil {
+				msg += ": " + out.Response.Result.Message
+				if c := int(out.Response.Result.Code); c >= 400 && c < 500 {
+					code = c
+				}
+			}
+			if len(bytes.TrimSpace(body)) > 0 && out.Response != nil && out.Response.UID == "" {
+				msg += " (a review needs apiVersion admission.k8s.io/v1, kind AdmissionReview, and a request with a uid and an object)"
+			}
+			http.Error(w, "carve webhook: "+msg, code)
 			return
 		}
-		if len(body) > maxReviewBytes {
-			http.Error(w, fmt.Sprintf("carve webhook: request body is larger than %d bytes", maxReviewBytes), http.StatusRequestEntityTooLarge)
-			return
+		for k, v := range rec.header {
+			w.Header()[k] = v
 		}
-		var env envelope
-		if err := json.Unmarshal(body, &env); err != nil {
-			http.Error(w, "carve webhook: the body is not a JSON AdmissionReview: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		switch {
-		case env.Kind != "AdmissionReview" || (env.APIVersion != "admission.k8s.io/v1" && env.APIVersion != "admission.k8s.io/v1beta1"):
-			http.Error(w, fmt.Sprintf("carve webhook: got %s %s; send an admission.k8s.io/v1 AdmissionReview", env.APIVersion, env.Kind), http.StatusBadRequest)
-			return
-		case env.Request == nil || env.Request.UID == "":
-			http.Error(w, "carve webhook: the AdmissionReview has no request or no request.uid", http.StatusBadRequest)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		h.ServeHTTP(w, r)
+		w.WriteHeader(rec.code)
+		_, _ = w.Write(body)
 	})
 }
+
+// recorder keeps a handler's response so Strict can look at it first.
+type recorder struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) WriteHeader(code int)        { r.code = code }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }

@@ -78,10 +78,10 @@ func TestMalformedReviewsGetA4xx(t *testing.T) {
 		says                    string
 	}{
 		{"wrong content type", "text/plain", "{}", http.StatusUnsupportedMediaType, "application/json"},
-		{"empty body", "application/json", "", http.StatusBadRequest, "not a JSON"},
-		{"not json", "application/json", "{", http.StatusBadRequest, "not a JSON"},
+		{"empty body", "application/json", "", http.StatusBadRequest, "no content"},
+		{"not json", "application/json", "{", http.StatusBadRequest, "json parse error"},
 		{"not a review", "application/json", `{"apiVersion":"v1","kind":"Pod"}`, http.StatusBadRequest, "AdmissionReview"},
-		{"no request", "application/json", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, http.StatusBadRequest, "no request"},
+		{"no request", "application/json", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, http.StatusBadRequest, "a request with a uid"},
 		{"no uid", "application/json", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}`, http.StatusBadRequest, "uid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
