@@ -85,4 +85,3 @@ func envOr(k, def string) string {
 	}
 	return def
 }
-

@@ -108,4 +108,3 @@ func TestPrinterColumnsAndShortNames(t *testing.T) {
 		}
 	}
 }
-
