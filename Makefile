@@ -1,0 +1,80 @@
+# carve — see README.md. `make run` brings the system up locally;
+# `make test` runs every test.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+GO ?= go
+BIN := $(CURDIR)/bin
+TOOLS := $(BIN)/tools
+CONTROLLER_GEN := $(TOOLS)/controller-gen
+BENCHSTAT := $(TOOLS)/benchstat
+FUZZTIME ?= 30s
+# Each benchmark is repeated to quote medians on a noisy machine.
+BENCH_COUNT ?= 5
+
+.PHONY: all build test test-unit test-integration generate verify bench bench-admission fuzz run stop tools control-plane clean
+
+all: build
+
+## build: carve's binaries into bin/
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## tools: the pinned code generators (hack/tools/dev/go.mod)
+tools: $(CONTROLLER_GEN) $(BENCHSTAT)
+$(CONTROLLER_GEN) $(BENCHSTAT): hack/tools/dev/go.mod hack/tools/dev/go.sum
+	cd hack/tools/dev && $(GO) build -o $(TOOLS)/ sigs.k8s.io/controller-tools/cmd/controller-gen golang.org/x/perf/cmd/benchstat
+
+## control-plane: build (or find cached) kube-apiserver, etcd, kwok, ... and print their folder
+control-plane:
+	@hack/control-plane-tools.sh
+
+## generate: deepcopy functions and CRDs from the API types
+generate: $(CONTROLLER_GEN)
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./pkg/apis/...
+	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=manifests/crds
+
+## verify: generated files are current, code is formatted and vetted, modules tidy
+verify: generate
+	hack/verify.sh
+
+## test: everything — verify, unit (with fuzz seeds), integration against a real control plane
+test: verify test-unit test-integration
+
+## test-unit: pure functions, handlers, fuzz seed corpora
+test-unit:
+	$(GO) test -count=1 ./pkg/... ./cmd/...
+
+## test-integration: real kube-apiserver + etcd + kube-controller-manager (+ kwok)
+test-integration:
+	CARVE_BIN_DIR="$$(hack/control-plane-tools.sh | tail -n 1)" \
+	  $(GO) test -count=1 -timeout 30m ./test/framework/... ./test/integration/...
+
+## fuzz: run each fuzz target for FUZZTIME
+fuzz:
+	$(GO) test ./pkg/podcontract -run '^$$' -fuzz '^FuzzAdmit$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/podcontract -run '^$$' -fuzz '^FuzzCheckUpdate$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/webhooks -run '^$$' -fuzz '^FuzzPodWebhook$$' -fuzztime $(FUZZTIME)
+
+## bench: every benchmark (figures and how to read them: docs/benchmarks.md)
+bench: bench-admission
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./pkg/... | tee $(BIN)/bench-pkg.txt
+
+## bench-admission: pod webhook latency at 1000 and 2000 reviews/s vs an allow-all floor
+bench-admission: $(BENCHSTAT)
+	@mkdir -p $(BIN)
+	CARVE_BIN_DIR="$$(hack/control-plane-tools.sh | tail -n 1)" \
+	  $(GO) test -run '^$$' -bench BenchmarkPodAdmission -benchtime 1x -count $(BENCH_COUNT) -timeout 60m \
+	  ./test/bench/admission | tee $(BIN)/bench-admission.txt
+	$(BENCHSTAT) -col /server $(BIN)/bench-admission.txt
+
+## run: the whole system locally (control plane, carve, samples); Ctrl-C stops it
+run: build
+	hack/run.sh
+
+## stop: stop what `make run` left running in the background
+stop:
+	hack/local-cluster.sh stop
+
+clean:
+	rm -rf $(BIN) .local
