@@ -60,7 +60,11 @@ if need kwok kwok-stages; then
   # kwok only simulates what its stage files describe; they ship in the module.
   modsrc="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage"
   mkdir -p "$tmp/kwok-stages"
-  find "$modsrc" -name '*.yaml' ! -name kustomization.yaml -exec cp {} "$tmp/kwok-stages/" \;
+  # kwok's "fast" set: nodes become Ready at once and keep a lease, pods run
+  # and complete at once. Only the stage files, not their testdata.
+  for set in node/fast node/heartbeat-with-lease pod/fast; do
+    find "$modsrc/$set" -maxdepth 1 -name '*.yaml' ! -name kustomization.yaml -exec cp {} "$tmp/kwok-stages/" \;
+  done
   chmod -R u+w "$tmp/kwok-stages"
 fi
 if need helm; then

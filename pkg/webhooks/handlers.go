@@ -8,7 +8,6 @@ import (
 	"net/http"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -17,17 +16,23 @@ import (
 	"github.com/carve-dev/carve/pkg/podcontract"
 )
 
-// Handlers returns carve's webhook handlers by path, each behind Strict.
+// Handlers returns carve's webhook handlers by path. The pod webhooks, on
+// every pod's path, are served by podReviews; carve's own kinds by
+// controller-runtime's typed webhooks behind Strict.
 func Handlers(scheme *runtime.Scheme, r client.Reader, opts podcontract.Options) map[string]http.Handler {
 	pod := &Pod{Reader: r, Options: opts}
 	return map[string]http.Handler{
-		PathPodMutate:         Strict(admission.WithDefaulter[*corev1.Pod](scheme, pod)),
-		PathPodValidate:       Strict(admission.WithValidator[*corev1.Pod](scheme, pod)),
+		PathPodMutate:         &podReviews{pod: pod, mutate: true},
+		PathPodValidate:       &podReviews{pod: pod},
 		PathProfileValidate:   Strict(admission.WithValidator[*carvev1.ResourceProfile](scheme, &ResourceProfile{Reader: r})),
 		PathWorkspaceValidate: Strict(admission.WithValidator[*carvev1.Workspace](scheme, &Workspace{Reader: r})),
 		PathNodePoolValidate:  Strict(admission.WithValidator[*carvev1.NodePool](scheme, &NodePool{Reader: r})),
 	}
 }
+
+// maxReviewBytes bounds a request body; the apiserver's own limit on an
+// object is 3 MiB, and a review carries at most two objects.
+const maxReviewBytes = 7 << 20
 
 // Strict answers requests that are not answerable AdmissionReviews with an
 // HTTP 4xx and a plain message, where controller-runtime would answer HTTP

@@ -78,8 +78,8 @@ func TestMalformedReviewsGetA4xx(t *testing.T) {
 		says                    string
 	}{
 		{"wrong content type", "text/plain", "{}", http.StatusUnsupportedMediaType, "application/json"},
-		{"empty body", "application/json", "", http.StatusBadRequest, "no content"},
-		{"not json", "application/json", "{", http.StatusBadRequest, "json parse error"},
+		{"empty body", "application/json", "", http.StatusBadRequest, "unexpected end of JSON input"},
+		{"not json", "application/json", "{", http.StatusBadRequest, "unexpected end of JSON input"},
 		{"not a review", "application/json", `{"apiVersion":"v1","kind":"Pod"}`, http.StatusBadRequest, "AdmissionReview"},
 		{"no request", "application/json", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, http.StatusBadRequest, "a request with a uid"},
 		{"no uid", "application/json", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}`, http.StatusBadRequest, "uid"},

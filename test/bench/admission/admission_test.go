@@ -42,6 +42,7 @@ import (
 	ut "github.com/carve-dev/carve/pkg/util/testing"
 	"github.com/carve-dev/carve/pkg/webhooks"
 	"github.com/carve-dev/carve/test/framework"
+	"github.com/carve-dev/carve/test/framework/carvetest"
 )
 
 var env struct {
@@ -76,7 +77,7 @@ func setup() error {
 		return err
 	}
 	env.cluster = c
-	if err := framework.InstallCRDs(ctx, c.Config); err != nil {
+	if err := carvetest.InstallCRDs(ctx, c.Config); err != nil {
 		return err
 	}
 	k8s := kubernetes.NewForConfigOrDie(c.Config)

@@ -18,6 +18,7 @@ import (
 	"github.com/carve-dev/carve/pkg/controller"
 	ut "github.com/carve-dev/carve/pkg/util/testing"
 	"github.com/carve-dev/carve/test/framework"
+	"github.com/carve-dev/carve/test/framework/carvetest"
 )
 
 var (
@@ -55,13 +56,13 @@ func setup(ctx context.Context, c *framework.Cluster) error {
 	if cl, err = client.New(c.Config, client.Options{Scheme: controller.Scheme()}); err != nil {
 		return err
 	}
-	if err := framework.InstallCRDs(ctx, c.Config); err != nil {
+	if err := carvetest.InstallCRDs(ctx, c.Config); err != nil {
 		return err
 	}
 	if _, err := k8s.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: carveNS}}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	if _, err := framework.StartController(ctx, c.Config, carveNS, c.Dir+"/carve-certs", controller.PodLevelAuto); err != nil {
+	if _, err := carvetest.StartController(ctx, c.Config, carveNS, c.Dir+"/carve-certs", controller.PodLevelAuto); err != nil {
 		return err
 	}
 	for _, obj := range []client.Object{

@@ -1,13 +1,13 @@
-package framework
+// Package carvetest runs carve's own parts on a control plane started by
+// test/framework: its CRDs and carve-controller, in-process, as they ship.
+package carvetest
 
 import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -20,13 +20,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/carve-dev/carve/pkg/controller"
+	"github.com/carve-dev/carve/test/framework"
 )
-
-// RepoRoot is the root of the carve checkout the framework is built from.
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
 
 // InstallCRDs creates carve's CRDs from manifests/crds and waits until the
 // apiserver serves them.
@@ -35,7 +30,7 @@ func InstallCRDs(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	files, err := filepath.Glob(filepath.Join(RepoRoot(), "manifests", "crds", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(framework.RepoRoot(), "manifests", "crds", "*.yaml"))
 	if err != nil || len(files) == 0 {
 		return fmt.Errorf("no CRDs found under manifests/crds: %v", err)
 	}
@@ -70,22 +65,12 @@ func InstallCRDs(ctx context.Context, cfg *rest.Config) error {
 	return nil
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // StartController runs carve-controller in-process, exactly as the binary
 // does, with its webhooks registered with the apiserver at a loopback URL
 // over TLS. It returns once the webhooks are registered; the controller
 // stops when ctx ends. Errors after start go to errs.
 func StartController(ctx context.Context, cfg *rest.Config, namespace, certDir string, mode controller.PodLevelMode) (<-chan error, error) {
-	port, err := FreePort()
+	port, err := framework.FreePort()
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,252 @@
+package webhooks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
+)
+
+// The pod webhooks run for every pod of every workspace, so they are served
+// by podReviews instead of controller-runtime's generic admission.Webhook.
+// It calls the same typed Defaulter and Validator (Pod), but decodes each
+// review once into only the fields it needs and writes a JSON patch of the
+// few fields the contract changes, where the generic path parses the review
+// twice, re-encodes the whole pod and diffs two JSON trees. On this project's
+// 2-core benchmark that halves the CPU of a review (docs/benchmarks.md).
+
+// reviewRequest is the part of an AdmissionReview the pod webhooks read.
+type reviewRequest struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Request    *struct {
+		UID         types.UID                   `json:"uid"`
+		Kind        metav1.GroupVersionKind     `json:"kind"`
+		Namespace   string                      `json:"namespace"`
+		Name        string                      `json:"name"`
+		Operation   admissionv1.Operation       `json:"operation"`
+		SubResource string                      `json:"subResource"`
+		Object      json.RawMessage             `json:"object"`
+		OldObject   json.RawMessage             `json:"oldObject"`
+		Resource    metav1.GroupVersionResource `json:"resource"`
+	} `json:"request"`
+}
+
+type reviewResponse struct {
+	APIVersion string                         `json:"apiVersion"`
+	Kind       string                         `json:"kind"`
+	Response   *admissionv1.AdmissionResponse `json:"response"`
+}
+
+// podReviews serves the mutating (mutate true) or validating pod webhook.
+type podReviews struct {
+	pod    *Pod
+	mutate bool
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func (h *podReviews) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "carve webhook: send an AdmissionReview with POST", http.StatusMethodNotAllowed)
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		http.Error(w, fmt.Sprintf("carve webhook: Content-Type %q is not supported; send application/json", r.Header.Get("Content-Type")),
+			http.StatusUnsupportedMediaType)
+		return
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxReviewBytes+1)); err != nil {
+		http.Error(w, "carve webhook: reading the request body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if buf.Len() > maxReviewBytes {
+		http.Error(w, fmt.Sprintf("carve webhook: request body is larger than %d bytes", maxReviewBytes), http.StatusRequestEntityTooLarge)
+		return
+	}
+	var rv reviewRequest
+	if err := json.Unmarshal(buf.Bytes(), &rv); err != nil {
+		http.Error(w, "carve webhook: malformed AdmissionReview: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if msg := malformed(&rv); msg != "" {
+		http.Error(w, "carve webhook: malformed AdmissionReview: "+msg+
+			" (a review needs apiVersion admission.k8s.io/v1, kind AdmissionReview, and a request with a uid and an object)",
+			http.StatusBadRequest)
+		return
+	}
+
+	resp, status := h.review(r.Context(), &rv)
+	resp.UID = rv.Request.UID
+	out, err := json.Marshal(reviewResponse{APIVersion: rv.APIVersion, Kind: rv.Kind, Response: resp})
+	if err != nil {
+		http.Error(w, "carve webhook: encoding the response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(status)
+	_, _ = w.Write(out)
+}
+
+func malformed(rv *reviewRequest) string {
+	switch {
+	case rv.Kind != "AdmissionReview" || (rv.APIVersion != "admission.k8s.io/v1" && rv.APIVersion != "admission.k8s.io/v1beta1"):
+		return fmt.Sprintf("got apiVersion %q kind %q", rv.APIVersion, rv.Kind)
+	case rv.Request == nil:
+		return "it has no request"
+	case rv.Request.UID == "":
+		return "request.uid is empty"
+	case rv.Request.Kind.Kind != "" && (rv.Request.Kind.Group != "" || rv.Request.Kind.Kind != "Pod"):
+		return fmt.Sprintf("this webhook admits pods, not %s", rv.Request.Kind.String())
+	case rv.Request.Operation != admissionv1.Delete && rv.Request.Operation != admissionv1.Connect && len(rv.Request.Object) == 0:
+		return "request.object is missing"
+	}
+	return ""
+}
+
+// review decides one well-formed review. Bad objects inside it are answered
+// in the review (the apiserver shows the message), with HTTP 200.
+func (h *podReviews) review(ctx context.Context, rv *reviewRequest) (*admissionv1.AdmissionResponse, int) {
+	req := rv.Request
+	if req.Operation == admissionv1.Delete || req.Operation == admissionv1.Connect {
+		return &admissionv1.AdmissionResponse{Allowed: true}, http.StatusOK
+	}
+	ctx = admission.NewContextWithRequest(ctx, admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		UID: req.UID, Namespace: req.Namespace, Name: req.Name, Operation: req.Operation, SubResource: req.SubResource,
+	}})
+	pod := &corev1.Pod{}
+	if err := decodePod(req.Object, pod); err != nil {
+		return errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err)), http.StatusOK
+	}
+
+	if h.mutate {
+		if req.Operation != admissionv1.Create {
+			return &admissionv1.AdmissionResponse{Allowed: true}, http.StatusOK
+		}
+		original := pod.DeepCopy()
+		if err := h.pod.Default(ctx, pod); err != nil {
+			return denied(err), http.StatusOK
+		}
+		patch, err := podPatch(original, pod)
+		if err != nil {
+			return errored(http.StatusInternalServerError, err), http.StatusOK
+		}
+		resp := &admissionv1.AdmissionResponse{Allowed: true}
+		if len(patch) > 0 {
+			pt := admissionv1.PatchTypeJSONPatch
+			resp.PatchType, resp.Patch = &pt, patch
+		}
+		return resp, http.StatusOK
+	}
+
+	var err error
+	switch req.Operation {
+	case admissionv1.Create:
+		_, err = h.pod.ValidateCreate(ctx, pod)
+	case admissionv1.Update:
+		old := &corev1.Pod{}
+		if derr := decodePod(req.OldObject, old); derr != nil {
+			return errored(http.StatusBadRequest, fmt.Errorf("decoding the old pod: %w", derr)), http.StatusOK
+		}
+		_, err = h.pod.ValidateUpdate(ctx, old, pod)
+	}
+	if err != nil {
+		return denied(err), http.StatusOK
+	}
+	return &admissionv1.AdmissionResponse{Allowed: true}, http.StatusOK
+}
+
+// decodePod decodes a pod as the apiserver would: field names are
+// case-sensitive and numbers keep their integer type.
+func decodePod(raw []byte, pod *corev1.Pod) error {
+	if len(raw) == 0 {
+		return errors.New("no object")
+	}
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, pod); err != nil {
+		return err
+	}
+	if pod.Kind != "" && (pod.Kind != "Pod" || (pod.APIVersion != "" && pod.APIVersion != "v1")) {
+		return fmt.Errorf("object is %s %s, not a v1 Pod", pod.APIVersion, pod.Kind)
+	}
+	return nil
+}
+
+func denied(err error) *admissionv1.AdmissionResponse {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		s := status.Status()
+		return &admissionv1.AdmissionResponse{Allowed: false, Result: &s}
+	}
+	return &admissionv1.AdmissionResponse{Allowed: false, Result: &metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusForbidden, Reason: metav1.StatusReasonForbidden, Message: err.Error(),
+	}}
+}
+
+func errored(code int32, err error) *admissionv1.AdmissionResponse {
+	return &admissionv1.AdmissionResponse{Allowed: false, Result: &metav1.Status{
+		Status: metav1.StatusFailure, Code: code, Message: err.Error(),
+	}}
+}
+
+// patchOp is one JSON patch (RFC 6902) operation.
+type patchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
+}
+
+// podPatch is the JSON patch from before to after, over the fields the pod
+// contract writes (podcontract.Admit changes nothing else; a test holds it
+// to that). Each changed field is replaced whole: "add" on an object member
+// sets it whether or not it was there.
+func podPatch(before, after *corev1.Pod) ([]byte, error) {
+	var ops []patchOp
+	field := func(path string, b, a any, empty bool) {
+		if equality.Semantic.DeepEqual(b, a) {
+			return
+		}
+		if empty {
+			ops = append(ops, patchOp{Op: "remove", Path: path})
+			return
+		}
+		ops = append(ops, patchOp{Op: "add", Path: path, Value: a})
+	}
+	field("/metadata/labels", before.Labels, after.Labels, len(after.Labels) == 0)
+	field("/metadata/annotations", before.Annotations, after.Annotations, len(after.Annotations) == 0)
+	field("/spec/schedulerName", before.Spec.SchedulerName, after.Spec.SchedulerName, after.Spec.SchedulerName == "")
+	field("/spec/nodeSelector", before.Spec.NodeSelector, after.Spec.NodeSelector, len(after.Spec.NodeSelector) == 0)
+	field("/spec/affinity", before.Spec.Affinity, after.Spec.Affinity, after.Spec.Affinity == nil)
+	field("/spec/tolerations", before.Spec.Tolerations, after.Spec.Tolerations, len(after.Spec.Tolerations) == 0)
+	field("/spec/resources", before.Spec.Resources, after.Spec.Resources, after.Spec.Resources == nil)
+	if len(before.Spec.Containers) != len(after.Spec.Containers) || len(before.Spec.InitContainers) != len(after.Spec.InitContainers) {
+		return nil, errors.New("the pod contract added or removed containers")
+	}
+	for i := range after.Spec.Containers {
+		b, a := &before.Spec.Containers[i].Resources, &after.Spec.Containers[i].Resources
+		field(fmt.Sprintf("/spec/containers/%d/resources", i), b, a, false)
+	}
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(ops)
+}

@@ -1,0 +1,66 @@
+package webhooks_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/google/go-cmp/cmp"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/carve-dev/carve/pkg/podcontract"
+	ut "github.com/carve-dev/carve/pkg/util/testing"
+	"github.com/carve-dev/carve/pkg/webhooks"
+)
+
+// TestMutatePatchMatchesAdmit holds the pod webhook's hand-made JSON patch
+// to the contract: applied to the pod the apiserver sent, it must give
+// exactly the pod podcontract.Admit returns.
+func TestMutatePatchMatchesAdmit(t *testing.T) {
+	h := handlers(t)[webhooks.PathPodMutate]
+	lookup := ut.NewObjects(ut.MakeWorkspace("ml", "small", "gpu-1").Obj(),
+		ut.MakeProfile("small", "1", "2Gi").Obj(), ut.MakeProfile("gpu-1", "8", "32Gi").GPU(1, "").Obj())
+	ns := ut.MakeNamespace("alice", "ml", "")
+
+	withAffinity := ut.MakePod("aff", "alice").Label("app", "x").Annotation("note", "y").
+		Container("main", "500m", "1Gi").Container("side", "", "").Obj()
+	withAffinity.Spec.Tolerations = []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists}}
+	withAffinity.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{}}
+
+	for _, pod := range []*corev1.Pod{
+		ut.MakePod("bare", "alice").Container("main", "", "").Obj(),
+		ut.MakePod("gpu", "alice").Profile("gpu-1").Container("a", "1", "").Container("b", "", "").Sidecar("s", "100m", "").Obj(),
+		ut.MakePod("job", "alice").Owner("batch/v1", "Job", "j").Label("carve.dev/team", "fake").Container("main", "", "").Obj(),
+		withAffinity,
+	} {
+		t.Run(pod.Name, func(t *testing.T) {
+			want, err := podcontract.Admit(pod, ns, lookup, podcontract.Options{PodLevelResources: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := post(h, "application/json", string(Review(t, pod)))
+			var out admissionv1.AdmissionReview
+			if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil || !out.Response.Allowed {
+				t.Fatalf("response: %v %s", err, rec.Body.String())
+			}
+			patch, err := jsonpatch.DecodePatch(out.Response.Patch)
+			if err != nil {
+				t.Fatalf("patch does not decode: %v\n%s", err, out.Response.Patch)
+			}
+			raw, _ := json.Marshal(pod)
+			patched, err := patch.Apply(raw)
+			if err != nil {
+				t.Fatalf("patch does not apply: %v\n%s", err, out.Response.Patch)
+			}
+			var got corev1.Pod
+			if err := json.Unmarshal(patched, &got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, &got, cmp.Comparer(func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 })); diff != "" {
+				t.Errorf("patched pod differs from Admit (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
