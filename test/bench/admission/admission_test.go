@@ -8,6 +8,7 @@
 package admission
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -273,7 +274,7 @@ func decorate(pod *corev1.Pod) {
 
 // send posts one review and checks the answer is an allowed review.
 func send(url string, body []byte) error {
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(string(body)))
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -287,7 +288,7 @@ func send(url string, body []byte) error {
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"allowed":true`) {
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(`"allowed":true`)) {
 		return fmt.Errorf("status %d: %.300s", resp.StatusCode, b)
 	}
 	return nil
