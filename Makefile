@@ -33,6 +33,7 @@ control-plane:
 generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./pkg/apis/...
 	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=manifests/crds
+	hack/chart-crds.sh
 
 ## verify: generated files are current, code is formatted and vetted, modules tidy
 verify: generate
@@ -45,10 +46,10 @@ test: verify test-unit test-integration
 test-unit:
 	$(GO) test -count=1 ./pkg/... ./cmd/...
 
-## test-integration: real kube-apiserver + etcd + kube-controller-manager (+ kwok)
+## test-integration: real kube-apiserver + etcd + kube-controller-manager (+ kwok), and the Helm chart
 test-integration:
 	CARVE_BIN_DIR="$$(hack/control-plane-tools.sh | tail -n 1)" \
-	  $(GO) test -count=1 -timeout 30m ./test/framework/... ./test/integration/...
+	  $(GO) test -count=1 -timeout 30m ./test/framework/... ./test/integration/... ./test/chart/...
 
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:

@@ -6,12 +6,13 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 fail=0
-if ! git diff --quiet -- pkg/apis manifests/crds; then
+if ! git diff --quiet -- pkg/apis manifests/crds charts/carve/crds; then
   echo "verify: generated files are out of date; run 'make generate' and commit:" >&2
-  git diff --stat -- pkg/apis manifests/crds >&2
+  git diff --stat -- pkg/apis manifests/crds charts/carve/crds >&2
   fail=1
 fi
-untracked=$(git ls-files --others --exclude-standard -- pkg/apis manifests/crds)
+hack/chart-crds.sh --check || fail=1
+untracked=$(git ls-files --others --exclude-standard -- pkg/apis manifests/crds charts/carve/crds)
 if [ -n "$untracked" ]; then
   echo "verify: generated files not committed:" >&2
   echo "$untracked" >&2

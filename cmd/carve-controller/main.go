@@ -29,6 +29,7 @@ func main() {
 	flag.BoolVar(&o.SelfSignedCerts, "self-signed-certs", true, "make a new CA and serving certificate at start (false: read them from --cert-dir)")
 	flag.StringVar(&certHosts, "cert-hosts", "", "comma-separated DNS names and IPs of the serving certificate (default: the service's names, or the webhook URL's host)")
 	flag.BoolVar(&o.InstallWebhooks, "install-webhooks", true, "create or update the webhook configurations at start")
+	flag.StringVar(&o.WebhookOwnerClusterRole, "webhook-owner-cluster-role", "", "ClusterRole that owns the webhook configurations, so deleting it (helm uninstall) removes them")
 	flag.StringVar(&o.Endpoint.URL, "webhook-url", "", "base URL the apiserver calls the webhooks at, e.g. https://127.0.0.1:9443 (local runs); empty: use --webhook-service")
 	flag.StringVar(&service, "webhook-service", "carve-system/carve-webhook", "namespace/name of the Service in front of the webhook server")
 	flag.StringVar(&podLevel, "pod-level-resources", string(controller.PodLevelAuto), "write profiles as pod-level resources: auto (ask the apiserver), on or off")

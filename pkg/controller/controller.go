@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -55,6 +57,9 @@ type Options struct {
 	CertHosts       []string
 	// InstallWebhooks creates or updates the webhook configurations.
 	InstallWebhooks bool
+	// WebhookOwnerClusterRole, when set, owns the webhook configurations, so
+	// they are garbage-collected when that ClusterRole is deleted.
+	WebhookOwnerClusterRole string
 	// Endpoint is how the apiserver reaches the webhook server (its
 	// CABundle is filled in from the certificates).
 	Endpoint webhooks.Endpoint
@@ -123,7 +128,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
-	podLevel, err := podLevelResources(ctx, cfg, scheme, o)
+	// Reads that must not go through a cache: the pod-level probe and the
+	// webhook configurations (see webhooks.Install).
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("creating client: %w", err)
+	}
+	podLevel, err := podLevelResources(ctx, direct, cfg, o)
 	if err != nil {
 		return err
 	}
@@ -136,7 +147,18 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
+	// Ready means the apiserver calls a server that can decide: the server
+	// runs, its caches are synced and the configurations are registered.
+	var registered atomic.Bool
 	if err := mgr.AddReadyzCheck("webhook", srv.StartedChecker()); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("registered", func(*http.Request) error {
+		if !registered.Load() {
+			return fmt.Errorf("webhook configurations not registered yet")
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
 
@@ -151,11 +173,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			return err
 		}
 		if o.InstallWebhooks {
-			if err := webhooks.Install(ctx, mgr.GetClient(), o.Endpoint, o.Namespace); err != nil {
+			if err := webhooks.Install(ctx, direct, o.Endpoint, o.Namespace, o.WebhookOwnerClusterRole); err != nil {
 				return err
 			}
 			log.Info("Webhook configurations installed", "endpoint", describe(o.Endpoint))
 		}
+		registered.Store(true)
 		if o.Ready != nil {
 			o.Ready()
 		}
@@ -210,16 +233,12 @@ func waitServing(ctx context.Context, host string, port int) error {
 // the field silently, which would leave pods without any resources, so in
 // auto mode carve asks: it creates a pod with pod-level resources in its own
 // namespace as a dry run and looks whether they survived.
-func podLevelResources(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, o Options) (bool, error) {
+func podLevelResources(ctx context.Context, c client.Client, cfg *rest.Config, o Options) (bool, error) {
 	switch o.PodLevelResources {
 	case PodLevelOn:
 		return true, nil
 	case PodLevelOff:
 		return false, nil
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return false, err
 	}
 	one := resource.MustParse("10m")
 	probe := &corev1.Pod{
@@ -229,7 +248,7 @@ func podLevelResources(ctx context.Context, cfg *rest.Config, scheme *runtime.Sc
 			Containers: []corev1.Container{{Name: "probe", Image: "carve.invalid/probe"}},
 		},
 	}
-	err = c.Create(ctx, probe, client.DryRunAll)
+	err := c.Create(ctx, probe, client.DryRunAll)
 	if err == nil {
 		return probe.Spec.Resources != nil && len(probe.Spec.Resources.Requests) > 0, nil
 	}

@@ -144,3 +144,8 @@ func Configurations(e Endpoint, releaseNamespace string) (*admissionregistration
 	}
 	return mutating, validating
 }
+
+type (
+	mutatingConfig   = admissionregistrationv1.MutatingWebhookConfiguration
+	validatingConfig = admissionregistrationv1.ValidatingWebhookConfiguration
+)

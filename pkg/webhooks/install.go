@@ -4,33 +4,71 @@ import (
 	"context"
 	"fmt"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 )
 
 // Install creates or updates carve's webhook configurations so that they
-// point at e and trust its CA bundle.
-func Install(ctx context.Context, c client.Client, e Endpoint, releaseNamespace string) error {
+// point at e and trust its CA bundle. c should read from the apiserver, not
+// a cache: carve needs its two configurations only, and RBAC can then grant
+// get and update by name instead of list and watch on all of them.
+//
+// When ownerClusterRole is not empty, the configurations are made dependents
+// of that ClusterRole (the one `helm uninstall` deletes with carve), so the
+// garbage collector removes them once carve is gone: left behind, their
+// failurePolicy Fail would refuse every pod in workspace namespaces.
+func Install(ctx context.Context, c client.Client, e Endpoint, releaseNamespace, ownerClusterRole string) error {
 	wantM, wantV := Configurations(e, releaseNamespace)
-
-	m := wantM.DeepCopy()
-	m.Webhooks = nil
-	if _, err := controllerutil.CreateOrUpdate(ctx, c, m, func() error {
-		m.Labels = wantM.Labels
-		m.Webhooks = wantM.Webhooks
-		return nil
-	}); err != nil {
-		return fmt.Errorf("installing MutatingWebhookConfiguration %s: %w", wantM.Name, err)
+	var owners []metav1.OwnerReference
+	if ownerClusterRole != "" {
+		role := &rbacv1.ClusterRole{}
+		if err := c.Get(ctx, client.ObjectKey{Name: ownerClusterRole}, role); err != nil {
+			return fmt.Errorf("reading ClusterRole %s, the owner of carve's webhook configurations: %w", ownerClusterRole, err)
+		}
+		// The UID changes on every install, so the reference is rewritten
+		// at every start. BlockOwnerDeletion stays unset: it would need
+		// permission on clusterroles/finalizers and buys nothing here.
+		owners = []metav1.OwnerReference{{
+			APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRole", Name: role.Name, UID: role.UID,
+		}}
 	}
+	wantM.OwnerReferences, wantV.OwnerReferences = owners, owners
+	if err := apply(ctx, c, wantM, func(have client.Object) { have.(*mutatingConfig).Webhooks = wantM.Webhooks }); err != nil {
+		return err
+	}
+	return apply(ctx, c, wantV, func(have client.Object) { have.(*validatingConfig).Webhooks = wantV.Webhooks })
+}
 
-	v := wantV.DeepCopy()
-	v.Webhooks = nil
-	if _, err := controllerutil.CreateOrUpdate(ctx, c, v, func() error {
-		v.Labels = wantV.Labels
-		v.Webhooks = wantV.Webhooks
+// apply creates want, or updates the object of its name to want's labels,
+// owners and webhooks (copied by setWebhooks), keeping other metadata such as
+// labels that a package manager added.
+func apply(ctx context.Context, c client.Client, want client.Object, setWebhooks func(client.Object)) error {
+	kind := fmt.Sprintf("%T", want)
+	have := want.DeepCopyObject().(client.Object)
+	err := c.Get(ctx, client.ObjectKeyFromObject(want), have)
+	switch {
+	case apierrors.IsNotFound(err):
+		if err := c.Create(ctx, want); err != nil {
+			return fmt.Errorf("creating %s %s: %w", kind, want.GetName(), err)
+		}
 		return nil
-	}); err != nil {
-		return fmt.Errorf("installing ValidatingWebhookConfiguration %s: %w", wantV.Name, err)
+	case err != nil:
+		return fmt.Errorf("reading %s %s: %w", kind, want.GetName(), err)
+	}
+	labels := have.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	for k, v := range want.GetLabels() {
+		labels[k] = v
+	}
+	have.SetLabels(labels)
+	have.SetOwnerReferences(want.GetOwnerReferences())
+	setWebhooks(have)
+	if err := c.Update(ctx, have); err != nil {
+		return fmt.Errorf("updating %s %s: %w", kind, want.GetName(), err)
 	}
 	return nil
 }

@@ -1,0 +1,68 @@
+{{/* Name of the chart, or nameOverride. */}}
+{{- define "carve.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 40 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Prefix of every object name: fullnameOverride, else the release name if it
+contains the chart's name, else <release>-<name>. Kept to 40 characters so
+that suffixes like -controller-metrics still fit the 63 of a Service name.
+*/}}
+{{- define "carve.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- $name := include "carve.name" . }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* carve-controller's Deployment, ServiceAccount and RBAC objects. */}}
+{{- define "carve.controller.fullname" -}}
+{{- include "carve.fullname" . }}-controller
+{{- end }}
+
+{{/* The Service in front of the webhook server, passed as --webhook-service. */}}
+{{- define "carve.webhook.service" -}}
+{{- include "carve.fullname" . }}-webhook
+{{- end }}
+
+{{- define "carve.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "carve.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: carve
+{{- end }}
+
+{{/* Selector of carve-controller's pods; never changes within a release. */}}
+{{- define "carve.controller.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "carve.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: controller
+{{- end }}
+
+{{- define "carve.controller.labels" -}}
+{{ include "carve.labels" . }}
+app.kubernetes.io/component: controller
+{{- end }}
+
+{{- define "carve.controller.image" -}}
+{{- with .Values.controller.image }}
+{{- printf "%s:%s" .repository (default $.Chart.AppVersion .tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+controller.podLevelResources as auto, on or off: unquoted on/off in a values
+file arrive as the booleans true/false (YAML 1.1).
+*/}}
+{{- define "carve.controller.podLevelResources" -}}
+{{- $v := .Values.controller.podLevelResources }}
+{{- if kindIs "bool" $v }}{{ ternary "on" "off" $v }}{{ else }}{{ $v }}{{ end }}
+{{- end }}

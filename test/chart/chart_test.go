@@ -1,0 +1,426 @@
+package chart
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/carve-dev/carve/pkg/webhooks"
+	"github.com/carve-dev/carve/test/framework"
+)
+
+func TestLint(t *testing.T) {
+	if out, err := helm(t, "lint", "--strict", chartDir); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// TestTemplateIsConsistent renders the chart under the usual release name
+// and under one that changes every object name, and checks that the pieces
+// fit together: carve-controller is told its own namespace and the Service
+// that really fronts its webhook port, probes hit the health port it opens,
+// RBAC binds the ServiceAccount it runs as, and the pod is locked down.
+func TestTemplateIsConsistent(t *testing.T) {
+	for _, tc := range []struct{ release, namespace, wantService string }{
+		{"carve", "carve-system", "carve-webhook"},
+		{"ml", "platform", "ml-carve-webhook"},
+	} {
+		t.Run(tc.release, func(t *testing.T) {
+			objs := render(t, tc.release, tc.namespace, "")
+			checkConsistent(t, objs, tc.namespace, tc.wantService)
+		})
+	}
+}
+
+func checkConsistent(t *testing.T, objs []runtime.Object, namespace, wantService string) {
+	for _, o := range objs {
+		switch o.(type) {
+		case *corev1.Namespace:
+			t.Errorf("the chart renders a Namespace; Helm's --namespace/--create-namespace owns it")
+		case *admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration:
+			t.Errorf("the chart renders %T; carve-controller installs its webhook configurations itself", o)
+		}
+	}
+
+	d := only[*appsv1.Deployment](t, objs)
+	if d.Namespace != namespace {
+		t.Errorf("Deployment namespace = %q, want %q", d.Namespace, namespace)
+	}
+	if len(d.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("Deployment has %d containers, want 1", len(d.Spec.Template.Spec.Containers))
+	}
+	ctr := d.Spec.Template.Spec.Containers[0]
+	f := flags(t, ctr.Args)
+	if f["namespace"] != namespace {
+		t.Errorf("--namespace=%q, want the release namespace %q", f["namespace"], namespace)
+	}
+	if f["webhook-url"] != "" || f["install-webhooks"] != "true" {
+		t.Errorf("--webhook-url=%q --install-webhooks=%q: carve-controller must register the webhooks itself, through the Service",
+			f["webhook-url"], f["install-webhooks"])
+	}
+
+	podLabels := labels.Set(d.Spec.Template.Labels)
+	sel := labels.SelectorFromSet(d.Spec.Selector.MatchLabels)
+	if !sel.Matches(podLabels) {
+		t.Errorf("Deployment selector %v does not match its pod labels %v", sel, podLabels)
+	}
+
+	// The Service named by --webhook-service must exist, select the pods and
+	// map port 443 (what the webhook configurations call) to --webhook-port.
+	svcNS, svcName, _ := strings.Cut(f["webhook-service"], "/")
+	if svcNS != namespace || svcName != wantService {
+		t.Errorf("--webhook-service=%q, want %s/%s", f["webhook-service"], namespace, wantService)
+	}
+	var svc *corev1.Service
+	for _, s := range all[*corev1.Service](objs) {
+		if s.Name == svcName && s.Namespace == svcNS {
+			svc = s
+		}
+	}
+	if svc == nil {
+		t.Fatalf("--webhook-service=%q names no rendered Service", f["webhook-service"])
+	}
+	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(podLabels) {
+		t.Errorf("Service %s selector %v does not match the pod labels %v", svc.Name, svc.Spec.Selector, podLabels)
+	}
+	var webhookPort *corev1.ServicePort
+	for i, p := range svc.Spec.Ports {
+		if p.Port == 443 {
+			webhookPort = &svc.Spec.Ports[i]
+		}
+	}
+	if webhookPort == nil {
+		t.Fatalf("Service %s has no port 443: %+v", svc.Name, svc.Spec.Ports)
+	}
+	if got := containerPort(t, ctr, webhookPort.TargetPort); itoa(got) != f["webhook-port"] {
+		t.Errorf("Service port 443 reaches container port %d, but --webhook-port=%s", got, f["webhook-port"])
+	}
+
+	// Probes go to the health server on the port carve-controller opens.
+	wantHealth := ":" + itoa(containerPort(t, ctr, intstr.FromString("health")))
+	if f["health-probe-bind-address"] != wantHealth {
+		t.Errorf("--health-probe-bind-address=%q, want %q (the container port named health)", f["health-probe-bind-address"], wantHealth)
+	}
+	for _, p := range []struct {
+		name  string
+		probe *corev1.Probe
+		path  string
+	}{{"readiness", ctr.ReadinessProbe, "/readyz"}, {"liveness", ctr.LivenessProbe, "/healthz"}} {
+		if p.probe == nil || p.probe.HTTPGet == nil {
+			t.Errorf("no HTTP %s probe", p.name)
+			continue
+		}
+		if p.probe.HTTPGet.Path != p.path || p.probe.HTTPGet.Port != intstr.FromString("health") {
+			t.Errorf("%s probe GET %s on %s, want %s on the health port", p.name, p.probe.HTTPGet.Path, p.probe.HTTPGet.Port.String(), p.path)
+		}
+	}
+
+	// The root filesystem is read-only, so the folder the self-signed
+	// certificates are written to must be a writable volume.
+	var certMount *corev1.VolumeMount
+	for i, m := range ctr.VolumeMounts {
+		if m.MountPath == f["cert-dir"] {
+			certMount = &ctr.VolumeMounts[i]
+		}
+	}
+	if certMount == nil || certMount.ReadOnly {
+		t.Errorf("--cert-dir=%s is not a writable volume mount: %+v", f["cert-dir"], ctr.VolumeMounts)
+	} else if i := slices.IndexFunc(d.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == certMount.Name }); i < 0 || d.Spec.Template.Spec.Volumes[i].EmptyDir == nil {
+		t.Errorf("cert volume %q is not an emptyDir", certMount.Name)
+	}
+
+	checkSecurityContext(t, d.Spec.Template.Spec, ctr)
+
+	// The pod runs as the rendered ServiceAccount, and that is whom the
+	// RBAC bindings name.
+	sa := only[*corev1.ServiceAccount](t, objs)
+	if d.Spec.Template.Spec.ServiceAccountName != sa.Name || sa.Namespace != namespace {
+		t.Errorf("pod runs as ServiceAccount %q, the chart renders %s/%s", d.Spec.Template.Spec.ServiceAccountName, sa.Namespace, sa.Name)
+	}
+	wantSubjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa.Name, Namespace: namespace}}
+	crb := only[*rbacv1.ClusterRoleBinding](t, objs)
+	cr := only[*rbacv1.ClusterRole](t, objs)
+	if diff := cmp.Diff(wantSubjects, crb.Subjects); diff != "" {
+		t.Errorf("ClusterRoleBinding subjects (-want +got):\n%s", diff)
+	}
+	if crb.RoleRef != (rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr.Name}) {
+		t.Errorf("ClusterRoleBinding refers to %+v, not the rendered ClusterRole %s", crb.RoleRef, cr.Name)
+	}
+	rb := only[*rbacv1.RoleBinding](t, objs)
+	role := only[*rbacv1.Role](t, objs)
+	if diff := cmp.Diff(wantSubjects, rb.Subjects); diff != "" {
+		t.Errorf("RoleBinding subjects (-want +got):\n%s", diff)
+	}
+	if rb.RoleRef != (rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name}) || rb.Namespace != namespace || role.Namespace != namespace {
+		t.Errorf("RoleBinding %s/%s refers to %+v, not the rendered Role %s/%s", rb.Namespace, rb.Name, rb.RoleRef, role.Namespace, role.Name)
+	}
+}
+
+func checkSecurityContext(t *testing.T, pod corev1.PodSpec, ctr corev1.Container) {
+	psc, sc := pod.SecurityContext, ctr.SecurityContext
+	if psc == nil || sc == nil {
+		t.Fatalf("pod or container securityContext missing")
+	}
+	if psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+		t.Errorf("pod runAsNonRoot is not true")
+	}
+	if psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod seccompProfile = %+v, want RuntimeDefault", psc.SeccompProfile)
+	}
+	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Errorf("container readOnlyRootFilesystem is not true")
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Errorf("container allowPrivilegeEscalation is not false")
+	}
+	if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+		t.Errorf("container capabilities = %+v, want drop [ALL] and nothing added", sc.Capabilities)
+	}
+}
+
+// containerPort resolves a Service targetPort or probe port against the
+// container's ports.
+func containerPort(t *testing.T, c corev1.Container, p intstr.IntOrString) int32 {
+	t.Helper()
+	if p.Type == intstr.Int {
+		return p.IntVal
+	}
+	for _, cp := range c.Ports {
+		if cp.Name == p.StrVal {
+			return cp.ContainerPort
+		}
+	}
+	t.Fatalf("container %s has no port named %q", c.Name, p.StrVal)
+	return 0
+}
+
+func itoa(i int32) string { return strconv.Itoa(int(i)) }
+
+// TestControllerAcceptsArgs runs the carve-controller binary with the
+// rendered arguments and -h: Go's flag package then exits 0 only if every
+// flag the chart passes exists and its value parses.
+func TestControllerAcceptsArgs(t *testing.T) {
+	bin := controllerBinary(t)
+	for _, values := range []string{
+		"",
+		"controller: {podLevelResources: off, metrics: {enabled: false, port: 8080}, logVerbosity: 4}",
+		"controller: {replicas: 3, webhook: {port: 10250, certSecretName: carve-tls}}",
+	} {
+		d := only[*appsv1.Deployment](t, render(t, "carve", "carve-system", values))
+		args := append(slices.Clone(d.Spec.Template.Spec.Containers[0].Args), "-h")
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("values %q: carve-controller %s: %v\n%s", values, strings.Join(args, " "), err, lastLines(out, 5))
+		}
+	}
+}
+
+func lastLines(b []byte, n int) string {
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	return string(bytes.Join(lines[max(0, len(lines)-n):], []byte("\n")))
+}
+
+// TestRBAC lists what carve-controller does and compares it with the
+// rendered ClusterRole and Role.
+func TestRBAC(t *testing.T) {
+	webhookConfigs := []string{"mutatingwebhookconfigurations", "validatingwebhookconfigurations"}
+	wantCluster := []rbacv1.PolicyRule{
+		// The informers behind every webhook decision.
+		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"carve.dev"}, Resources: []string{"workspaces", "resourceprofiles", "nodepools"}, Verbs: []string{"get", "list", "watch"}},
+		// Status and events of carve's controllers.
+		{APIGroups: []string{"carve.dev"}, Resources: []string{"workspaces/status", "resourceprofiles/status", "nodepools/status"}, Verbs: []string{"patch", "update"}},
+		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		// Installing the webhook configurations: create cannot be limited
+		// by name, get and update are.
+		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: webhookConfigs, Verbs: []string{"create"}},
+		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: webhookConfigs, ResourceNames: []string{webhooks.ConfigurationName}, Verbs: []string{"get", "update"}},
+		// Their owner, so helm uninstall removes them.
+		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles"}, ResourceNames: []string{"carve-controller"}, Verbs: []string{"get"}},
+	}
+	// The dry-run pod of podLevelResources=auto, in carve's own namespace.
+	wantRole := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}}}
+
+	objs := render(t, "carve", "carve-system", "")
+	if diff := cmp.Diff(wantCluster, only[*rbacv1.ClusterRole](t, objs).Rules); diff != "" {
+		t.Errorf("ClusterRole rules (-want +got):\n%s", diff)
+	}
+	role := only[*rbacv1.Role](t, objs)
+	if diff := cmp.Diff(wantRole, role.Rules); diff != "" {
+		t.Errorf("Role rules (-want +got):\n%s", diff)
+	}
+	if role.Namespace != "carve-system" {
+		t.Errorf("Role namespace = %q, want the release namespace", role.Namespace)
+	}
+
+	// With podLevelResources on or off there is no probe, hence no Role.
+	for _, mode := range []string{"on", "off"} {
+		objs := render(t, "carve", "carve-system", "controller: {podLevelResources: "+mode+"}")
+		if n := len(all[*rbacv1.Role](objs)) + len(all[*rbacv1.RoleBinding](objs)); n != 0 {
+			t.Errorf("podLevelResources=%s renders %d Roles/RoleBindings, want none", mode, n)
+		}
+	}
+}
+
+// TestPodLevelResources checks the flag for each mode, written the ways a
+// values file can: unquoted on/off are YAML 1.1 booleans.
+func TestPodLevelResources(t *testing.T) {
+	for _, tc := range []struct{ value, want string }{
+		{"auto", "auto"},
+		{`"on"`, "on"},
+		{`"off"`, "off"},
+		{"on", "on"},
+		{"off", "off"},
+		{"true", "on"},
+		{"false", "off"},
+	} {
+		d := only[*appsv1.Deployment](t, render(t, "carve", "carve-system", "controller: {podLevelResources: "+tc.value+"}"))
+		if got := flags(t, d.Spec.Template.Spec.Containers[0].Args)["pod-level-resources"]; got != tc.want {
+			t.Errorf("podLevelResources: %s gives --pod-level-resources=%s, want %s", tc.value, got, tc.want)
+		}
+	}
+}
+
+// TestCertSecret checks the one configuration that allows several replicas:
+// certificates from a Secret instead of self-signed ones per pod.
+func TestCertSecret(t *testing.T) {
+	objs := render(t, "carve", "carve-system", "controller: {replicas: 2, webhook: {port: 9443, certSecretName: carve-tls}}")
+	d := only[*appsv1.Deployment](t, objs)
+	ctr := d.Spec.Template.Spec.Containers[0]
+	f := flags(t, ctr.Args)
+	if f["self-signed-certs"] != "false" {
+		t.Errorf("--self-signed-certs=%q, want false", f["self-signed-certs"])
+	}
+	i := slices.IndexFunc(ctr.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == f["cert-dir"] })
+	if i < 0 {
+		t.Fatalf("nothing mounted at --cert-dir=%s", f["cert-dir"])
+	}
+	j := slices.IndexFunc(d.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == ctr.VolumeMounts[i].Name })
+	if j < 0 || d.Spec.Template.Spec.Volumes[j].Secret == nil || d.Spec.Template.Spec.Volumes[j].Secret.SecretName != "carve-tls" {
+		t.Errorf("--cert-dir is not the Secret carve-tls: %+v", d.Spec.Template.Spec.Volumes)
+	}
+	if *d.Spec.Replicas != 2 {
+		t.Errorf("replicas = %d, want 2", *d.Spec.Replicas)
+	}
+}
+
+// TestSchemaRejects checks that values.schema.json turns bad values into an
+// error that names the field.
+func TestSchemaRejects(t *testing.T) {
+	for _, tc := range []struct{ values, want string }{
+		{"controller: {replicas: -1}", "/controller/replicas"},
+		{"controller: {replicas: 2}", "/controller/replicas"}, // self-signed: one replica only
+		{"controller: {podLevelResources: maybe}", "/controller/podLevelResources"},
+		{"controller: {webhook: {port: 70000}}", "/controller/webhook/port"},
+		{"controller: {image: {pullPolicy: Sometimes}}", "/controller/image/pullPolicy"},
+		{"controller: {replica: 1}", "'replica' not allowed"},
+		{"scheduler: {enabled: true}", "/scheduler/enabled"},
+		{"cloudProvider: {enabled: true}", "/cloudProvider/enabled"},
+	} {
+		out, err := helm(t, "template", "carve", chartDir, "-n", "carve-system", "-f", valuesFile(t, tc.values))
+		if err == nil {
+			t.Errorf("values %q rendered, want a schema error\n%s", tc.values, out)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("values %q: error does not name %q:\n%v", tc.values, tc.want, err)
+		}
+	}
+}
+
+// TestCRDsMatchGenerated checks charts/carve/crds holds exactly the
+// generated CRDs, directly and through hack/chart-crds.sh --check.
+func TestCRDsMatchGenerated(t *testing.T) {
+	root := framework.RepoRoot()
+	read := func(dir string) map[string]string {
+		files, err := filepath.Glob(filepath.Join(dir, "*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[filepath.Base(f)] = string(b)
+		}
+		return m
+	}
+	want := read(filepath.Join(root, "manifests", "crds"))
+	if len(want) == 0 {
+		t.Fatal("no CRDs in manifests/crds")
+	}
+	if diff := cmp.Diff(want, read(filepath.Join(chartDir, "crds"))); diff != "" {
+		t.Errorf("charts/carve/crds differs from manifests/crds; run hack/chart-crds.sh (-manifests +chart):\n%s", diff)
+	}
+	cmd := exec.Command(filepath.Join(root, "hack", "chart-crds.sh"), "--check")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("hack/chart-crds.sh --check: %v\n%s", err, out)
+	}
+}
+
+// TestChartCRDsScript runs hack/chart-crds.sh in a scratch copy of the
+// layout it works on: --check must fail on a changed, missing or extra
+// file, and a plain run must make the copies identical again.
+func TestChartCRDsScript(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "hack", "chart-crds.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		chart map[string]string // charts/carve/crds before the run
+	}{
+		{"changed", map[string]string{"a.yaml": "a: 1\n", "b.yaml": "b: 0\n"}},
+		{"missing", map[string]string{"a.yaml": "a: 1\n"}},
+		{"extra", map[string]string{"a.yaml": "a: 1\n", "b.yaml": "b: 2\n", "old.yaml": "old\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			write := func(rel, data string, mode os.FileMode) {
+				p := filepath.Join(root, rel)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(data), mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write("hack/chart-crds.sh", string(script), 0o755)
+			write("manifests/crds/a.yaml", "a: 1\n", 0o644)
+			write("manifests/crds/b.yaml", "b: 2\n", 0o644)
+			for name, data := range tc.chart {
+				write("charts/carve/crds/"+name, data, 0o644)
+			}
+			run := func(args ...string) error {
+				return exec.Command(filepath.Join(root, "hack", "chart-crds.sh"), args...).Run()
+			}
+			if err := run("--check"); err == nil {
+				t.Errorf("--check passed on a %s CRD", tc.name)
+			} else if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+				t.Errorf("--check: %v, want exit status 1", err)
+			}
+			if err := run(); err != nil {
+				t.Fatalf("copying: %v", err)
+			}
+			if err := run("--check"); err != nil {
+				t.Errorf("--check after copying: %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,323 @@
+package chart
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/carve-dev/carve/pkg/webhooks"
+	"github.com/carve-dev/carve/test/framework"
+)
+
+const (
+	release   = "carve"
+	namespace = "carve-system"
+)
+
+// TestInstall installs the chart into a real control plane (there is no
+// kubelet, so its pod never runs), checks what Helm created, then runs
+// carve-controller on the host with the installed Deployment's arguments
+// and as the installed ServiceAccount (impersonated): it must come up and
+// register its webhooks, which proves the chart's RBAC is enough. Finally it
+// uninstalls the chart and checks what is left behind.
+func TestInstall(t *testing.T) {
+	ctx := t.Context()
+	c, err := framework.Start(ctx, framework.Options{Dir: t.TempDir(), ControllerManager: true})
+	if err != nil {
+		t.Fatalf("starting the control plane: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("stopping the control plane: %v", err)
+		}
+	})
+	kube := c.Client
+
+	notes, err := helm(t, "install", release, chartDir, "--namespace", namespace, "--create-namespace", "--kubeconfig", c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// NOTES.txt tells how to make a namespace a workspace project and how to
+	// remove the webhook configurations after uninstalling.
+	for _, want := range []string{
+		"kubectl label namespace <namespace> carve.dev/workspace=<workspace>",
+		cleanupCommand,
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("helm install output does not contain %q:\n%s", want, notes)
+		}
+	}
+	rendered := render(t, release, namespace, "")
+	checkInstalled(ctx, t, c, rendered)
+
+	runControllerAsServiceAccount(ctx, t, c)
+
+	if _, err := helm(t, "uninstall", release, "--namespace", namespace, "--kubeconfig", c.Kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	err = poll(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
+		_, err := kube.AppsV1().Deployments(namespace).Get(ctx, "carve-controller", metav1.GetOptions{})
+		_, err2 := kube.RbacV1().ClusterRoles().Get(ctx, "carve-controller", metav1.GetOptions{})
+		_, err3 := kube.CoreV1().Services(namespace).Get(ctx, "carve-webhook", metav1.GetOptions{})
+		return apierrors.IsNotFound(err) && apierrors.IsNotFound(err2) && apierrors.IsNotFound(err3), nil
+	})
+	if err != nil {
+		t.Errorf("the chart's objects are still there after helm uninstall: %v", err)
+	}
+	// Helm never deletes the CRDs of crds/ (that would delete every
+	// workspace, profile and pool).
+	crds, err := apiextensionsclient.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range crdNames {
+		if _, err := crds.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{}); err != nil {
+			t.Errorf("CRD %s after helm uninstall: %v", name, err)
+		}
+	}
+	// The webhook configurations carve-controller created are owned by the
+	// chart's ClusterRole: the garbage collector removes them with it.
+	err = poll(ctx, 60*time.Second, func(ctx context.Context) (bool, error) {
+		_, errM := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhooks.ConfigurationName, metav1.GetOptions{})
+		_, errV := kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, webhooks.ConfigurationName, metav1.GetOptions{})
+		return apierrors.IsNotFound(errM) && apierrors.IsNotFound(errV), nil
+	})
+	if err != nil {
+		t.Errorf("carve's webhook configurations are still there after helm uninstall: %v", err)
+	}
+}
+
+// cleanupCommand removes carve's webhook configurations; NOTES.txt gives it.
+var cleanupCommand = "kubectl delete mutatingwebhookconfiguration,validatingwebhookconfiguration " + webhooks.ConfigurationName
+
+var crdNames = []string{"nodepools.carve.dev", "resourceprofiles.carve.dev", "workspaces.carve.dev"}
+
+// checkInstalled checks that every object the chart renders exists, that
+// RBAC rules and the controller's arguments arrived unchanged, and that the
+// CRDs are established.
+func checkInstalled(ctx context.Context, t *testing.T, c *framework.Cluster, rendered []runtime.Object) {
+	cl, err := client.New(c.Config, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rendered {
+		want := r.(client.Object)
+		got := want.DeepCopyObject().(client.Object)
+		if err := cl.Get(ctx, client.ObjectKeyFromObject(want), got); err != nil {
+			t.Errorf("%T %s after helm install: %v", want, client.ObjectKeyFromObject(want), err)
+			continue
+		}
+		switch w := want.(type) {
+		case *rbacv1.ClusterRole:
+			if diff := cmp.Diff(w.Rules, got.(*rbacv1.ClusterRole).Rules); diff != "" {
+				t.Errorf("ClusterRole %s rules (-rendered +installed):\n%s", w.Name, diff)
+			}
+		case *rbacv1.Role:
+			if diff := cmp.Diff(w.Rules, got.(*rbacv1.Role).Rules); diff != "" {
+				t.Errorf("Role %s rules (-rendered +installed):\n%s", w.Name, diff)
+			}
+		case *appsv1.Deployment:
+			if diff := cmp.Diff(w.Spec.Template.Spec.Containers[0].Args, got.(*appsv1.Deployment).Spec.Template.Spec.Containers[0].Args); diff != "" {
+				t.Errorf("Deployment %s args (-rendered +installed):\n%s", w.Name, diff)
+			}
+		}
+	}
+
+	crds, err := apiextensionsclient.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range crdNames {
+		err := poll(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
+			crd, err := crds.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, nil
+			}
+			for _, cond := range crd.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			t.Errorf("CRD %s not established after helm install: %v", name, err)
+		}
+	}
+}
+
+// runControllerAsServiceAccount runs carve-controller on the host with the
+// installed Deployment's arguments, only its ports and certificate folder
+// moved to free local ones, through a kubeconfig that impersonates the
+// chart's ServiceAccount. It waits until the controller has registered both
+// webhook configurations with its CA and checks its log for denied
+// requests, then stops it.
+func runControllerAsServiceAccount(ctx context.Context, t *testing.T, c *framework.Cluster) {
+	kube := c.Client
+	d, err := kube.AppsV1().Deployments(namespace).Get(ctx, "carve-controller", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := d.Spec.Template.Spec
+	user := "system:serviceaccount:" + namespace + ":" + pod.ServiceAccountName
+
+	// The dry-run probe of podLevelResources=auto needs the namespace's
+	// default ServiceAccount, which kube-controller-manager creates.
+	err = poll(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
+		_, err := kube.CoreV1().ServiceAccounts(namespace).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for ServiceAccount %s/default: %v", namespace, err)
+	}
+
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	cfg, err := clientcmd.LoadFromFile(c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ai := range cfg.AuthInfos {
+		ai.Impersonate = user
+	}
+	if err := clientcmd.WriteToFile(*cfg, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+
+	ports := make([]int, 3)
+	for i := range ports {
+		if ports[i], err = framework.FreePort(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	certDir := filepath.Join(dir, "certs")
+	args := append(slices.Clone(pod.Containers[0].Args),
+		"--webhook-bind-address=127.0.0.1",
+		"--webhook-port="+strconv.Itoa(ports[0]),
+		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(ports[1]),
+		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(ports[2]),
+		"--cert-dir="+certDir,
+	)
+	var log bytes.Buffer
+	cmd := exec.Command(controllerBinary(t), args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}
+	t.Cleanup(stop)
+	defer func() {
+		stop()
+		if t.Failed() {
+			t.Logf("carve-controller %s, as %s:\n%s", strings.Join(args, " "), user, log.String())
+		}
+	}()
+
+	// Registered: both configurations carry the CA of the certificate the
+	// controller serves and point at the chart's Service.
+	wantSvc := fmt.Sprintf("%s/%s:443", namespace, "carve-webhook")
+	var state string
+	err = poll(ctx, 60*time.Second, func(ctx context.Context) (bool, error) {
+		select {
+		case err := <-exited:
+			exited <- err
+			return false, fmt.Errorf("carve-controller exited: %v", err)
+		default:
+		}
+		ca, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
+		if err != nil {
+			state = "no ca.crt yet"
+			return false, nil
+		}
+		m, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhooks.ConfigurationName, metav1.GetOptions{})
+		if err != nil {
+			state = err.Error()
+			return false, nil
+		}
+		v, err := kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, webhooks.ConfigurationName, metav1.GetOptions{})
+		if err != nil {
+			state = err.Error()
+			return false, nil
+		}
+		var clients []admissionregistrationv1.WebhookClientConfig
+		for _, w := range m.Webhooks {
+			clients = append(clients, w.ClientConfig)
+		}
+		for _, w := range v.Webhooks {
+			clients = append(clients, w.ClientConfig)
+		}
+		for _, cc := range clients {
+			if !bytes.Equal(cc.CABundle, ca) || cc.Service == nil || cc.Service.Port == nil {
+				state = "webhook client config not carve-controller's yet"
+				return false, nil
+			}
+			if got := fmt.Sprintf("%s/%s:%d", cc.Service.Namespace, cc.Service.Name, *cc.Service.Port); got != wantSvc {
+				return false, fmt.Errorf("webhook calls service %s, want %s", got, wantSvc)
+			}
+		}
+		return len(clients) > 0, nil
+	})
+	if err != nil {
+		t.Fatalf("carve-controller did not register its webhooks as %s: %v (last: %s)", user, err, state)
+	}
+
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(ports[2]) + "/readyz")
+	if err != nil {
+		t.Fatalf("carve-controller /readyz: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("carve-controller /readyz: %s", resp.Status)
+	}
+
+	stop()
+	for _, bad := range []string{"forbidden", "Dry-run probe for pod-level resources failed"} {
+		if strings.Contains(strings.ToLower(log.String()), strings.ToLower(bad)) {
+			t.Errorf("carve-controller's log mentions %q: the chart's RBAC misses something", bad)
+		}
+	}
+}
+
+// poll calls cond until it reports true, returns an error, or timeout passes.
+func poll(ctx context.Context, timeout time.Duration, cond wait.ConditionWithContextFunc) error {
+	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, cond)
+}
