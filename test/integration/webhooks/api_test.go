@@ -3,6 +3,7 @@ package webhooks_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -67,6 +68,23 @@ func TestProfileAndPoolLifecycle(t *testing.T) {
 	if err := cl.Update(ctx, profile); err == nil || !strings.Contains(err.Error(), "spec.cpu") {
 		t.Errorf("update to a negative cpu: %v, want a denial naming spec.cpu", err)
 	}
+	ws.Spec.DefaultProfile = "large"
+	if err := cl.Update(ctx, ws); err == nil || !strings.Contains(err.Error(), "defaultProfile") {
+		t.Errorf("workspace update to a default it does not allow: %v, want a denial naming defaultProfile", err)
+	}
+	ws.Spec.DefaultProfile = "medium"
+	ws.Spec.AllowedProfiles = []string{"medium", "not-yet"}
+	warned := &warningRecorder{}
+	wcl, err := client.New(restConfig(warned), client.Options{Scheme: cl.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wcl.Update(ctx, ws); err != nil {
+		t.Errorf("workspace update allowing a profile that does not exist yet: %v, want a warning only", err)
+	}
+	if !warned.saw(`"not-yet" does not exist yet`) {
+		t.Errorf("warnings %q do not mention the missing profile", warned.all())
+	}
 	pool.Spec.Platform.Type = carvev1.PlatformEKS
 	pool.Spec.Platform.EKS = &carvev1.EKSPlatform{Region: "eu-west-1", AutoScalingGroup: "asg"}
 	if err := cl.Update(ctx, pool); err == nil || !strings.Contains(err.Error(), "immutable") {
@@ -107,4 +125,32 @@ func TestPrinterColumnsAndShortNames(t *testing.T) {
 			t.Errorf("short name of %s = %q, want %q", name, short[name], want)
 		}
 	}
+}
+
+// warningRecorder keeps the warnings the apiserver sends back (webhook
+// admission warnings among them).
+type warningRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warningRecorder) HandleWarningHeader(_ int, _ string, msg string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, msg)
+}
+
+func (w *warningRecorder) all() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.msgs...)
+}
+
+func (w *warningRecorder) saw(s string) bool {
+	for _, m := range w.all() {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
@@ -22,9 +23,17 @@ import (
 )
 
 var (
-	k8s *kubernetes.Clientset
-	cl  client.Client
+	k8s     *kubernetes.Clientset
+	cl      client.Client
+	baseCfg *rest.Config
 )
+
+// restConfig is the admin config with its own warning handler.
+func restConfig(h rest.WarningHandler) *rest.Config {
+	c := rest.CopyConfig(baseCfg)
+	c.WarningHandler = h
+	return c
+}
 
 const carveNS = "carve-system"
 
@@ -50,6 +59,7 @@ func run(m *testing.M) int {
 
 func setup(ctx context.Context, c *framework.Cluster) error {
 	var err error
+	baseCfg = c.Config
 	if k8s, err = kubernetes.NewForConfig(c.Config); err != nil {
 		return err
 	}
