@@ -73,9 +73,9 @@ bench-admission: $(BENCHSTAT)
 run: build
 	hack/run.sh
 
-## stop: stop what `make run` left running in the background
+## stop: stop a local cluster that `make run` left behind (it stops its own on Ctrl-C)
 stop:
-	hack/local-cluster.sh stop
+	hack/local-cluster.sh stop "$${CARVE_LOCAL_DIR:-$(CURDIR)/.local}/cluster"
 
 clean:
 	rm -rf $(BIN) .local

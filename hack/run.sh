@@ -39,12 +39,18 @@ bin/carve-controller --kubeconfig "$KUBECONFIG" --namespace carve-system \
   --metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081 \
   >"$local_dir/carve-controller.log" 2>&1 &
 pids+=($!)
+# Ready means the webhooks are registered (carve-controller's /readyz).
+ready=false
 for _ in $(seq 1 120); do
-  curl -fsS http://127.0.0.1:8081/readyz >/dev/null 2>&1 &&
-    "$kubectl" get validatingwebhookconfiguration carve >/dev/null 2>&1 && break
-  kill -0 "${pids[0]}" 2>/dev/null || { tail -n 20 "$local_dir/carve-controller.log" >&2; exit 1; }
+  if curl -fsS http://127.0.0.1:8081/readyz >/dev/null 2>&1; then ready=true; break; fi
+  kill -0 "${pids[0]}" 2>/dev/null || break
   sleep 0.5
 done
+if ! $ready; then
+  log "carve-controller did not become ready; end of its log:"
+  tail -n 20 "$local_dir/carve-controller.log" >&2
+  exit 1
+fi
 
 "$kubectl" apply -f manifests/samples/nodepools.yaml -f manifests/samples/resourceprofiles.yaml >/dev/null
 "$kubectl" apply -f manifests/samples/workspace.yaml >/dev/null

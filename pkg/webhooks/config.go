@@ -123,7 +123,7 @@ func Configurations(e Endpoint, releaseNamespace string) (*admissionregistration
 			{
 				Name:                    "workspaces.carve.dev",
 				ClientConfig:            e.client(PathWorkspaceValidate),
-				Rules:                   []admissionregistrationv1.RuleWithOperations{rule(carvev1.GroupVersion.Group, "workspaces", create, update)},
+				Rules:                   []admissionregistrationv1.RuleWithOperations{rule(carvev1.GroupVersion.Group, "workspaces", create, update, del)},
 				FailurePolicy:           fail,
 				MatchPolicy:             equivalent,
 				SideEffects:             none,

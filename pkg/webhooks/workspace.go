@@ -3,7 +3,9 @@ package webhooks
 import (
 	"context"
 	"fmt"
+	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -44,6 +46,20 @@ func (w *Workspace) validate(ctx context.Context, ws *carvev1.Workspace) (admiss
 	return warnings, nil
 }
 
-func (w *Workspace) ValidateDelete(context.Context, *carvev1.Workspace) (admission.Warnings, error) {
-	return nil, nil
+// ValidateDelete refuses to delete a workspace that namespaces still belong
+// to: every new pod there would be refused (WorkspaceMissing).
+func (w *Workspace) ValidateDelete(ctx context.Context, ws *carvev1.Workspace) (admission.Warnings, error) {
+	var list corev1.NamespaceList
+	if err := w.Reader.List(ctx, &list, client.MatchingLabels{carvev1.LabelWorkspace: ws.Name}); err != nil {
+		return nil, fmt.Errorf("listing the namespaces of workspace %q: %w", ws.Name, err)
+	}
+	if len(list.Items) == 0 {
+		return nil, nil
+	}
+	names := make([]string, len(list.Items))
+	for i := range list.Items {
+		names[i] = list.Items[i].Name
+	}
+	return nil, fmt.Errorf("carve: WorkspaceInUse: namespaces %s still belong to workspace %q, and every new pod in them would be refused; remove their %s label (or delete them) first",
+		strings.Join(names, ", "), ws.Name, carvev1.LabelWorkspace)
 }

@@ -7,7 +7,8 @@ import (
 )
 
 // kwokStages are the stage files of kwok's "fast" set
-// (kustomize/stage/fast in the kwok module): nodes become Ready at once and
+// (node/fast, node/heartbeat-with-lease and pod/fast under kustomize/stage in
+// the kwok module, copied by hack/control-plane-tools.sh): nodes become Ready at once and
 // renew a Lease, pods become Running at once (a Job's pods then Succeeded),
 // and deleted pods go away. Stages are all of kwok's behaviour: without them
 // it refuses to start.

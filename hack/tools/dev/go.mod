@@ -1,5 +1,5 @@
 // This module pins the code generators and developer tools carve's Makefile
-// runs (`go tool -modfile=hack/tools/dev/go.mod <tool>`).
+// runs; `make tools` builds them into bin/tools/.
 module github.com/carve-dev/carve/hack/tools/dev
 
 go 1.26.0

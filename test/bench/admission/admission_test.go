@@ -131,6 +131,11 @@ func setup() error {
 		return err
 	}
 	ctrl.Stdout, ctrl.Stderr = logf, logf
+	if v := os.Getenv("CARVE_BENCH_CONTROLLER_GOGC"); v != "" {
+		// To measure the server with another GC target than the load
+		// generator's.
+		ctrl.Env = append(os.Environ(), "GOGC="+v)
+	}
 	if err := ctrl.Start(); err != nil {
 		return err
 	}

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -153,4 +156,41 @@ func (w *warningRecorder) saw(s string) bool {
 		}
 	}
 	return false
+}
+
+func TestWorkspaceInUseCannotBeDeleted(t *testing.T) {
+	ctx := context.Background()
+	ws := ut.MakeWorkspace("scratch", "small").Obj()
+	if err := cl.Create(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	ns := ut.MakeNamespace("scratch-a", "scratch", "")
+	if err := cl.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Delete(context.Background(), ns) })
+
+	// The webhook reads namespaces from its cache: poll until it has seen
+	// the new one and refuses.
+	var err error
+	pollErr := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		err = cl.Delete(ctx, ut.MakeWorkspace("scratch", "small").Obj())
+		return err != nil, nil
+	})
+	if pollErr != nil || !strings.Contains(err.Error(), "WorkspaceInUse") || !strings.Contains(err.Error(), "scratch-a") {
+		t.Fatalf("deleting a workspace with a namespace: %v, want WorkspaceInUse naming scratch-a", err)
+	}
+
+	// Once the namespace leaves the workspace, the workspace may go.
+	delete(ns.Labels, carvev1.LabelWorkspace)
+	if err := cl.Update(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	pollErr = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		err = cl.Delete(ctx, ut.MakeWorkspace("scratch", "small").Obj())
+		return err == nil, nil
+	})
+	if pollErr != nil {
+		t.Errorf("deleting an unused workspace: %v", err)
+	}
 }
