@@ -85,7 +85,9 @@ func TestValidateWorkspace(t *testing.T) {
 }
 
 func TestValidateNodePool(t *testing.T) {
-	cpu := func() *ut.NodePoolWrapper { return ut.MakeNodePool("cpu", carvev1.NodePoolRoleCPU, 0, 10, "16", "64Gi") }
+	cpu := func() *ut.NodePoolWrapper {
+		return ut.MakeNodePool("cpu", carvev1.NodePoolRoleCPU, 0, 10, "16", "64Gi")
+	}
 	for _, tc := range []struct {
 		name string
 		np   *carvev1.NodePool
