@@ -91,55 +91,32 @@ func Configurations(e Endpoint, releaseNamespace string) (*admissionregistration
 			ReinvocationPolicy: ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
 		}},
 	}
+	validatingWebhook := func(name, path string, selector *metav1.LabelSelector, rules ...admissionregistrationv1.RuleWithOperations) admissionregistrationv1.ValidatingWebhook {
+		return admissionregistrationv1.ValidatingWebhook{
+			Name:                    name,
+			ClientConfig:            e.client(path),
+			Rules:                   rules,
+			NamespaceSelector:       selector,
+			FailurePolicy:           fail,
+			MatchPolicy:             equivalent,
+			SideEffects:             none,
+			AdmissionReviewVersions: v1,
+			TimeoutSeconds:          ptr.To[int32](5),
+		}
+	}
+	group := carvev1.GroupVersion.Group
 	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingWebhookConfiguration"},
 		ObjectMeta: metav1.ObjectMeta{Name: ConfigurationName, Labels: map[string]string{"app.kubernetes.io/name": "carve"}},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{
-			{
-				Name:         "pods.carve.dev",
-				ClientConfig: e.client(PathPodValidate),
-				Rules: []admissionregistrationv1.RuleWithOperations{
-					rule("", "pods", create, update),
-					rule("", "pods/ephemeralcontainers", update),
-					rule("", "pods/resize", update),
-				},
-				NamespaceSelector:       workspaces,
-				FailurePolicy:           fail,
-				MatchPolicy:             equivalent,
-				SideEffects:             none,
-				AdmissionReviewVersions: v1,
-				TimeoutSeconds:          ptr.To[int32](5),
-			},
-			{
-				Name:                    "resourceprofiles.carve.dev",
-				ClientConfig:            e.client(PathProfileValidate),
-				Rules:                   []admissionregistrationv1.RuleWithOperations{rule(carvev1.GroupVersion.Group, "resourceprofiles", create, update, del)},
-				FailurePolicy:           fail,
-				MatchPolicy:             equivalent,
-				SideEffects:             none,
-				AdmissionReviewVersions: v1,
-				TimeoutSeconds:          ptr.To[int32](5),
-			},
-			{
-				Name:                    "workspaces.carve.dev",
-				ClientConfig:            e.client(PathWorkspaceValidate),
-				Rules:                   []admissionregistrationv1.RuleWithOperations{rule(carvev1.GroupVersion.Group, "workspaces", create, update, del)},
-				FailurePolicy:           fail,
-				MatchPolicy:             equivalent,
-				SideEffects:             none,
-				AdmissionReviewVersions: v1,
-				TimeoutSeconds:          ptr.To[int32](5),
-			},
-			{
-				Name:                    "nodepools.carve.dev",
-				ClientConfig:            e.client(PathNodePoolValidate),
-				Rules:                   []admissionregistrationv1.RuleWithOperations{rule(carvev1.GroupVersion.Group, "nodepools", create, update, del)},
-				FailurePolicy:           fail,
-				MatchPolicy:             equivalent,
-				SideEffects:             none,
-				AdmissionReviewVersions: v1,
-				TimeoutSeconds:          ptr.To[int32](5),
-			},
+			validatingWebhook("pods.carve.dev", PathPodValidate, workspaces,
+				rule("", "pods", create, update),
+				rule("", "pods/ephemeralcontainers", update),
+				rule("", "pods/resize", update)),
+			// carve's own kinds are cluster-scoped: no namespace selector.
+			validatingWebhook("resourceprofiles.carve.dev", PathProfileValidate, nil, rule(group, "resourceprofiles", create, update, del)),
+			validatingWebhook("workspaces.carve.dev", PathWorkspaceValidate, nil, rule(group, "workspaces", create, update, del)),
+			validatingWebhook("nodepools.carve.dev", PathNodePoolValidate, nil, rule(group, "nodepools", create, update, del)),
 		},
 	}
 	return mutating, validating

@@ -42,14 +42,7 @@ const maxReviewBytes = 7 << 20
 // itself and leaves decoding to h, so a well-formed review is parsed once.
 func Strict(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			http.Error(w, "carve webhook: send an AdmissionReview with POST", http.StatusMethodNotAllowed)
-			return
-		}
-		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-			http.Error(w, fmt.Sprintf("carve webhook: Content-Type %q is not supported; send application/json", r.Header.Get("Content-Type")),
-				http.StatusUnsupportedMediaType)
+		if !acceptable(w, r) {
 			return
 		}
 		rec := &recorder{header: http.Header{}, code: http.StatusOK}
@@ -78,6 +71,22 @@ func Strict(h http.Handler) http.Handler {
 		w.WriteHeader(rec.code)
 		_, _ = w.Write(body)
 	})
+}
+
+// acceptable answers a request that is not a POST of JSON with a 405 or 415
+// and reports false; it reports true for requests worth decoding.
+func acceptable(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "carve webhook: send an AdmissionReview with POST", http.StatusMethodNotAllowed)
+		return false
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		http.Error(w, fmt.Sprintf("carve webhook: Content-Type %q is not supported; send application/json", r.Header.Get("Content-Type")),
+			http.StatusUnsupportedMediaType)
+		return false
+	}
+	return true
 }
 
 // recorder keeps a handler's response so Strict can look at it first.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"sync"
@@ -62,14 +61,7 @@ type podReviews struct {
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (h *podReviews) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "carve webhook: send an AdmissionReview with POST", http.StatusMethodNotAllowed)
-		return
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		http.Error(w, fmt.Sprintf("carve webhook: Content-Type %q is not supported; send application/json", r.Header.Get("Content-Type")),
-			http.StatusUnsupportedMediaType)
+	if !acceptable(w, r) {
 		return
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
