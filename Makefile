@@ -34,6 +34,7 @@ generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./pkg/apis/...
 	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=manifests/crds
 	hack/chart-crds.sh
+	hack/gen-proto.sh
 
 ## verify: generated files are current, code is formatted and vetted, modules tidy
 verify: generate
