@@ -1,0 +1,10 @@
+// Package run assembles carve-cloudprovider: informers for NodePools and
+// Nodes, the platforms this build offers (kwok), the externalgrpc Server, and
+// a gRPC listener with the TLS the autoscaler's cloud-config asks for.
+// cmd/carve-cloudprovider and the integration tests both start it through
+// Run, so the tests exercise what ships.
+//
+// The identity it runs as needs: get/list/watch on nodepools.carve.dev and
+// nodes; list on pods (read live, by spec.nodeName, before a node goes);
+// create and delete on nodes for the kwok platform.
+package run

@@ -1,0 +1,122 @@
+package run
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/cloudprovider"
+	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
+	"github.com/carve-dev/carve/pkg/cloudprovider/kwok"
+)
+
+// Options says where and how to serve.
+type Options struct {
+	// Address is host:port to listen on; port 0 picks a free port.
+	Address string
+	// TLS is the server's TLS config (see TLSConfig); nil serves plaintext.
+	TLS *tls.Config
+	// Ready, when set, is called with the bound address once the informers
+	// have synced and the listener is open.
+	Ready func(net.Addr)
+}
+
+// gracePeriod bounds how long in-flight calls may finish on shutdown.
+const gracePeriod = 10 * time.Second
+
+// Scheme has the kinds the provider reads: core and carve's.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := carvev1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run serves the externalgrpc API until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	log := klog.FromContext(ctx)
+	scheme, err := Scheme()
+	if err != nil {
+		return fmt.Errorf("building the scheme: %w", err)
+	}
+	informers, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("creating the informer cache: %w", err)
+	}
+	for _, obj := range []client.Object{&carvev1.NodePool{}, &corev1.Node{}} {
+		if _, err := informers.GetInformer(ctx, obj); err != nil {
+			return fmt.Errorf("starting the informer for %T: %w", obj, err)
+		}
+	}
+	cacheErr := make(chan error, 1)
+	go func() { cacheErr <- informers.Start(ctx) }()
+	if !informers.WaitForCacheSync(ctx) {
+		return fmt.Errorf("waiting for the NodePool and Node informers to sync: %w", errors.Join(ctx.Err(), context.Cause(ctx)))
+	}
+	live, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("creating the API client: %w", err)
+	}
+	srv := cloudprovider.NewServer(informers, live, map[carvev1.PlatformType]cloudprovider.Platform{
+		carvev1.PlatformKwok: kwok.New(live, informers),
+	})
+
+	lis, err := net.Listen("tcp", o.Address)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", o.Address, err)
+	}
+	creds := insecure.NewCredentials()
+	if o.TLS != nil {
+		creds = credentials.NewTLS(o.TLS)
+	}
+	gs := grpc.NewServer(grpc.Creds(creds))
+	externalgrpc.RegisterCloudProviderServer(gs, srv)
+
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-ctx.Done()
+		done := make(chan struct{})
+		go func() { gs.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(gracePeriod):
+			gs.Stop()
+		}
+	}()
+	log.Info("Serving the externalgrpc cloud provider", "address", lis.Addr().String(), "tls", o.TLS != nil)
+	if o.Ready != nil {
+		o.Ready(lis.Addr())
+	}
+	if err := gs.Serve(lis); err != nil {
+		return fmt.Errorf("serving gRPC on %s: %w", lis.Addr(), err)
+	}
+	<-stopped
+	select {
+	case err := <-cacheErr:
+		if err != nil {
+			return fmt.Errorf("informer cache: %w", err)
+		}
+	case <-time.After(gracePeriod):
+	}
+	return nil
+}

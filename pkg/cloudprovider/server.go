@@ -1,0 +1,272 @@
+package cloudprovider
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
+)
+
+// Server serves the externalgrpc protocol over NodePools. Node groups are
+// NodePools (id = pool name); their nodes are Nodes. It is safe for
+// concurrent use: calls that change a pool's size hold that pool's lock, so
+// two DeleteNodes for the same pool see each other's effect on the size.
+type Server struct {
+	externalgrpc.UnimplementedCloudProviderServer
+
+	// cache reads NodePools and Nodes from informers (watched, not polled).
+	cache client.Reader
+	// live reads pods from the API server when a node is about to go, so a
+	// session that just landed on it is not missed.
+	live      client.Reader
+	platforms map[carvev1.PlatformType]Platform
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+var _ externalgrpc.CloudProviderServer = (*Server)(nil)
+
+// NewServer returns a Server reading pools and nodes from cache, pods from
+// live, and changing capacity through platforms. Pools whose platform type
+// has no entry in platforms are not offered to the autoscaler.
+func NewServer(cache, live client.Reader, platforms map[carvev1.PlatformType]Platform) *Server {
+	return &Server{cache: cache, live: live, platforms: platforms, locks: map[string]*sync.Mutex{}}
+}
+
+// lock takes the per-pool lock and returns its release.
+func (s *Server) lock(pool string) func() {
+	s.mu.Lock()
+	l, ok := s.locks[pool]
+	if !ok {
+		l = &sync.Mutex{}
+		s.locks[pool] = l
+	}
+	s.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// group returns the pool named id and its platform.
+func (s *Server) group(ctx context.Context, id string) (*carvev1.NodePool, Platform, error) {
+	if id == "" {
+		return nil, nil, Errorf(ErrInvalid, "node group id is empty")
+	}
+	pool := &carvev1.NodePool{}
+	if err := s.cache.Get(ctx, client.ObjectKey{Name: id}, pool); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil, Errorf(ErrNotFound, "node group %q does not exist (no NodePool of that name)", id)
+		}
+		return nil, nil, fmt.Errorf("reading NodePool %s: %w", id, err)
+	}
+	p, ok := s.platforms[pool.Spec.Platform.Type]
+	if !ok {
+		return nil, nil, Errorf(ErrUnsupported, "node group %s: platform %s is not available in this carve-cloudprovider", id, pool.Spec.Platform.Type)
+	}
+	return pool, p, nil
+}
+
+// pools lists the pools offered to the autoscaler, by name.
+func (s *Server) pools(ctx context.Context) ([]*carvev1.NodePool, error) {
+	list := &carvev1.NodePoolList{}
+	if err := s.cache.List(ctx, list); err != nil {
+		return nil, fmt.Errorf("listing NodePools: %w", err)
+	}
+	var out []*carvev1.NodePool
+	for i := range list.Items {
+		if _, ok := s.platforms[list.Items[i].Spec.Platform.Type]; ok {
+			out = append(out, &list.Items[i])
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// poolForNode names the pool a node belongs to, or nil for a node carve does
+// not manage. A node without a provider id is never managed: the autoscaler
+// could not match it to an instance. The pool comes from the provider id
+// when a platform can read it (and that platform must be the pool's), else
+// from the node's carve.dev/node-pool label (sent by the autoscaler, or the
+// cached Node's).
+func (s *Server) poolForNode(ctx context.Context, n *externalgrpc.ExternalGrpcNode) (*carvev1.NodePool, error) {
+	if n == nil || n.ProviderID == "" {
+		return nil, nil
+	}
+	name, wantType := "", carvev1.PlatformType("")
+	for t, p := range s.platforms {
+		if m, ok := p.(ProviderIDMapper); ok {
+			if pool, ok := m.PoolForProviderID(n.ProviderID); ok {
+				name, wantType = pool, t
+				break
+			}
+		}
+	}
+	if name == "" {
+		name = n.Labels[carvev1.LabelNodePool]
+	}
+	if name == "" && n.Name != "" {
+		node := &corev1.Node{}
+		if err := s.cache.Get(ctx, client.ObjectKey{Name: n.Name}, node); err == nil && node.Spec.ProviderID == n.ProviderID {
+			name = node.Labels[carvev1.LabelNodePool]
+		} else if err != nil && !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("reading node %s: %w", n.Name, err)
+		}
+	}
+	if name == "" {
+		return nil, nil
+	}
+	pool := &carvev1.NodePool{}
+	if err := s.cache.Get(ctx, client.ObjectKey{Name: name}, pool); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading NodePool %s: %w", name, err)
+	}
+	if wantType != "" && pool.Spec.Platform.Type != wantType {
+		return nil, nil
+	}
+	if _, ok := s.platforms[pool.Spec.Platform.Type]; !ok {
+		return nil, nil
+	}
+	return pool, nil
+}
+
+func toNodeGroup(pool *carvev1.NodePool) *externalgrpc.NodeGroup {
+	return &externalgrpc.NodeGroup{
+		Id:      pool.Name,
+		MinSize: pool.Spec.MinSize,
+		MaxSize: pool.Spec.MaxSize,
+		Debug:   fmt.Sprintf("NodePool %s (role %s, platform %s)", pool.Name, pool.Spec.Role, pool.Spec.Platform.Type),
+	}
+}
+
+// NodeGroups lists the NodePools whose platform this server can drive.
+func (s *Server) NodeGroups(ctx context.Context, _ *externalgrpc.NodeGroupsRequest) (*externalgrpc.NodeGroupsResponse, error) {
+	pools, err := s.pools(ctx)
+	if err != nil {
+		return nil, Status(err)
+	}
+	resp := &externalgrpc.NodeGroupsResponse{}
+	for _, p := range pools {
+		resp.NodeGroups = append(resp.NodeGroups, toNodeGroup(p))
+	}
+	return resp, nil
+}
+
+// NodeGroupForNode answers the node's pool, or an empty id for a node carve
+// does not manage.
+func (s *Server) NodeGroupForNode(ctx context.Context, req *externalgrpc.NodeGroupForNodeRequest) (*externalgrpc.NodeGroupForNodeResponse, error) {
+	if req.GetNode() == nil {
+		return nil, Status(Errorf(ErrInvalid, "finding the node group of a node: no node given"))
+	}
+	pool, err := s.poolForNode(ctx, req.Node)
+	if err != nil {
+		return nil, Status(err)
+	}
+	if pool == nil {
+		return &externalgrpc.NodeGroupForNodeResponse{NodeGroup: &externalgrpc.NodeGroup{}}, nil
+	}
+	return &externalgrpc.NodeGroupForNodeResponse{NodeGroup: toNodeGroup(pool)}, nil
+}
+
+// NodeGroupTargetSize is the platform's target size of the pool.
+func (s *Server) NodeGroupTargetSize(ctx context.Context, req *externalgrpc.NodeGroupTargetSizeRequest) (*externalgrpc.NodeGroupTargetSizeResponse, error) {
+	pool, p, err := s.group(ctx, req.GetId())
+	if err != nil {
+		return nil, Status(err)
+	}
+	n, err := p.TargetSize(ctx, pool)
+	if err != nil {
+		return nil, Status(fmt.Errorf("reading target size of node group %s: %w", pool.Name, err))
+	}
+	return &externalgrpc.NodeGroupTargetSizeResponse{TargetSize: n}, nil
+}
+
+// NodeGroupIncreaseSize asks the platform for delta more nodes, refusing a
+// non-positive delta and any growth beyond maxSize.
+func (s *Server) NodeGroupIncreaseSize(ctx context.Context, req *externalgrpc.NodeGroupIncreaseSizeRequest) (*externalgrpc.NodeGroupIncreaseSizeResponse, error) {
+	pool, p, err := s.group(ctx, req.GetId())
+	if err != nil {
+		return nil, Status(err)
+	}
+	defer s.lock(pool.Name)()
+	target, err := p.TargetSize(ctx, pool)
+	if err != nil {
+		return nil, Status(fmt.Errorf("reading target size of node group %s: %w", pool.Name, err))
+	}
+	if err := CheckIncrease(pool, target, req.GetDelta()); err != nil {
+		return nil, Status(err)
+	}
+	klog.FromContext(ctx).Info("Increasing node group", "nodeGroup", pool.Name, "delta", req.GetDelta(), "targetSize", target)
+	if err := p.Create(ctx, pool, int(req.GetDelta())); err != nil {
+		return nil, Status(fmt.Errorf("increasing node group %s from %d by %d: %w", pool.Name, target, req.GetDelta(), err))
+	}
+	return &externalgrpc.NodeGroupIncreaseSizeResponse{}, nil
+}
+
+// NodeGroupNodes lists the pool's instances with their state.
+func (s *Server) NodeGroupNodes(ctx context.Context, req *externalgrpc.NodeGroupNodesRequest) (*externalgrpc.NodeGroupNodesResponse, error) {
+	pool, p, err := s.group(ctx, req.GetId())
+	if err != nil {
+		return nil, Status(err)
+	}
+	instances, err := p.Instances(ctx, pool)
+	if err != nil {
+		return nil, Status(fmt.Errorf("listing instances of node group %s: %w", pool.Name, err))
+	}
+	resp := &externalgrpc.NodeGroupNodesResponse{}
+	for _, in := range instances {
+		resp.Instances = append(resp.Instances, toInstance(in))
+	}
+	return resp, nil
+}
+
+func toInstance(in Instance) *externalgrpc.Instance {
+	st := &externalgrpc.InstanceStatus{}
+	switch in.State {
+	case StateRunning:
+		st.InstanceState = externalgrpc.InstanceStatus_instanceRunning
+	case StateCreating:
+		st.InstanceState = externalgrpc.InstanceStatus_instanceCreating
+	case StateDeleting:
+		st.InstanceState = externalgrpc.InstanceStatus_instanceDeleting
+	}
+	if in.Error != nil {
+		// cluster-autoscaler's InstanceErrorClass: 1 = OutOfResources, 99 = Other.
+		class := int32(99)
+		if in.Error.OutOfResources {
+			class = 1
+		}
+		st.ErrorInfo = &externalgrpc.InstanceErrorInfo{ErrorCode: in.Error.Code, ErrorMessage: in.Error.Message, InstanceErrorClass: class}
+	}
+	return &externalgrpc.Instance{Id: in.ID, Status: st}
+}
+
+// Refresh does nothing: pools and nodes come from watches, always current.
+func (s *Server) Refresh(context.Context, *externalgrpc.RefreshRequest) (*externalgrpc.RefreshResponse, error) {
+	return &externalgrpc.RefreshResponse{}, nil
+}
+
+// Cleanup does nothing: the server holds no per-autoscaler state.
+func (s *Server) Cleanup(context.Context, *externalgrpc.CleanupRequest) (*externalgrpc.CleanupResponse, error) {
+	return &externalgrpc.CleanupResponse{}, nil
+}
+
+// NodeGroupGetOptions returns the defaults it was sent: NodePools have no
+// per-pool autoscaling options yet. It is implemented (rather than answering
+// Unimplemented) because the autoscaler calls it about twice per node per
+// loop and does not cache an Unimplemented answer; it reads only the cache.
+func (s *Server) NodeGroupGetOptions(ctx context.Context, req *externalgrpc.NodeGroupAutoscalingOptionsRequest) (*externalgrpc.NodeGroupAutoscalingOptionsResponse, error) {
+	if _, _, err := s.group(ctx, req.GetId()); err != nil {
+		return nil, Status(err)
+	}
+	return &externalgrpc.NodeGroupAutoscalingOptionsResponse{NodeGroupAutoscalingOptions: req.GetDefaults()}, nil
+}
