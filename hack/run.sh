@@ -54,8 +54,30 @@ fi
 
 "$kubectl" apply -f manifests/samples/nodepools.yaml -f manifests/samples/resourceprofiles.yaml >/dev/null
 "$kubectl" apply -f manifests/samples/workspace.yaml >/dev/null
-# The base pool's always-on node (carve-cloudprovider will manage it).
-"$kubectl" apply -f - >/dev/null <<'YAML'
+
+provider_addr=127.0.0.1:${CARVE_PROVIDER_PORT:-8086}
+log "starting carve-cloudprovider (externalgrpc on $provider_addr, plaintext: loopback only)"
+bin/carve-cloudprovider --kubeconfig "$KUBECONFIG" --address "$provider_addr" --insecure \
+  >"$local_dir/carve-cloudprovider.log" 2>&1 &
+pids+=($!)
+printf 'address: "%s"\ngrpc_timeout: 10s\n' "$provider_addr" >"$local_dir/cloud-config.yaml"
+
+autoscaler=${CLUSTER_AUTOSCALER:-$(command -v cluster-autoscaler || true)}
+if [ -n "$autoscaler" ]; then
+  log "starting cluster-autoscaler ($autoscaler)"
+  # --enforce-node-group-min-size makes it create the base pool's node.
+  "$autoscaler" --cloud-provider=externalgrpc --cloud-config="$local_dir/cloud-config.yaml" \
+    --kubeconfig="$KUBECONFIG" --scan-interval=5s --scale-down-unneeded-time=30s \
+    --scale-down-delay-after-add=30s --enforce-node-group-min-size=true \
+    --leader-elect=false --address=127.0.0.1:8085 >"$local_dir/cluster-autoscaler.log" 2>&1 &
+  pids+=($!)
+  autoscaling="cluster-autoscaler runs against carve-cloudprovider; log: $local_dir/cluster-autoscaler.log"
+else
+  # Without the autoscaler nobody creates the base pool's always-on node
+  # (the autoscaler would, through carve-cloudprovider): add it as the kwok
+  # platform names its nodes, so the provider counts it as the pool's.
+  if ! "$kubectl" get nodes -l carve.dev/node-pool=base -o name | grep -q .; then
+    "$kubectl" apply -f - >/dev/null <<'YAML'
 apiVersion: v1
 kind: Node
 metadata:
@@ -68,6 +90,11 @@ status:
   capacity: {cpu: "4", memory: 16Gi, pods: "110"}
   allocatable: {cpu: "4", memory: 16Gi, pods: "110"}
 YAML
+  fi
+  autoscaling="Autoscaling needs the cluster-autoscaler binary: put it on PATH or set
+CLUSTER_AUTOSCALER=/path/to/cluster-autoscaler and run make run again, or start it by hand
+with the flags in docs/autoscaling.md (cloud-config: $local_dir/cloud-config.yaml)."
+fi
 
 cat <<MSG
 
@@ -79,6 +106,8 @@ carve is running. In another terminal:
   kubectl -n ml-alice run nb --image=registry.invalid/jupyter
   kubectl -n ml-alice get pod nb -o yaml      # profile "small" applied
 
-Logs: $local_dir/carve-controller.log, $cluster_dir/logs/. Ctrl-C stops carve.
+$autoscaling
+
+Logs: $local_dir/carve-*.log, $cluster_dir/logs/. Ctrl-C stops carve.
 MSG
 wait "${pids[0]}"
