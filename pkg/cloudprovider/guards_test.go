@@ -189,3 +189,19 @@ func TestErrorfKeepsWrappedError(t *testing.T) {
 type apiErr struct{ s string }
 
 func (e *apiErr) Error() string { return e.s }
+
+func TestNodeCounts(t *testing.T) {
+	ready := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue}
+	notReady := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionFalse}
+	gone := metav1.Now()
+	nodes := []corev1.Node{
+		{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{ready}}},
+		{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{notReady}}},
+		{},
+		{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &gone}, Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{ready}}},
+	}
+	current, readyN := NodeCounts(nodes)
+	if current != 3 || readyN != 1 {
+		t.Errorf("NodeCounts = %d current, %d ready; want 3, 1", current, readyN)
+	}
+}

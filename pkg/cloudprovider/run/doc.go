@@ -6,5 +6,6 @@
 //
 // The identity it runs as needs: get/list/watch on nodepools.carve.dev and
 // nodes; list on pods (read live, by spec.nodeName, before a node goes);
-// create and delete on nodes for the kwok platform.
+// create and delete on nodes for the kwok platform; patch on
+// nodepools/status (the NodePool status writer).
 package run

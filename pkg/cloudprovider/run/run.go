@@ -76,9 +76,16 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating the API client: %w", err)
 	}
-	srv := cloudprovider.NewServer(informers, live, map[carvev1.PlatformType]cloudprovider.Platform{
+	platforms := map[carvev1.PlatformType]cloudprovider.Platform{
 		carvev1.PlatformKwok: kwok.New(live, informers),
-	})
+	}
+	srv := cloudprovider.NewServer(informers, live, platforms)
+	status := cloudprovider.NewStatusWriter(informers, informers, live, platforms)
+	go func() {
+		if err := status.Start(ctx); err != nil {
+			log.Error(err, "NodePool status writer stopped")
+		}
+	}()
 
 	lis, err := net.Listen("tcp", o.Address)
 	if err != nil {

@@ -262,6 +262,15 @@ func TestScaleUpAndDown(t *testing.T) {
 	if got := targetSize(t, cpu); got != 2 {
 		t.Errorf("target size of cpu = %d, want 2", got)
 	}
+	// kubectl get np shows what the autoscaler sees.
+	poll(t, "NodePool "+cpu+" status to show 2 ready nodes", func(ctx context.Context) (bool, error) {
+		np := &carvev1.NodePool{}
+		if err := cl.Get(ctx, client.ObjectKey{Name: cpu}, np); err != nil {
+			return false, err
+		}
+		st := np.Status
+		return st.TargetSize == 2 && st.CurrentSize == 2 && st.ReadySize == 2 && st.ObservedGeneration == np.Generation, nil
+	})
 	for _, n := range nodes {
 		if !strings.HasPrefix(n.Name, cpu+"-") || n.Spec.ProviderID != "kwok://"+cpu+"/"+n.Name {
 			t.Errorf("node %s has providerID %q, want kwok://%s/%s", n.Name, n.Spec.ProviderID, cpu, n.Name)
@@ -325,6 +334,13 @@ func TestScaleUpAndDown(t *testing.T) {
 	if got := targetSize(t, cpu); got != 0 {
 		t.Errorf("target size of cpu = %d, want 0", got)
 	}
+	poll(t, "NodePool "+cpu+" status to show no nodes", func(ctx context.Context) (bool, error) {
+		np := &carvev1.NodePool{}
+		if err := cl.Get(ctx, client.ObjectKey{Name: cpu}, np); err != nil {
+			return false, err
+		}
+		return np.Status.TargetSize == 0 && np.Status.CurrentSize == 0 && np.Status.ReadySize == 0, nil
+	})
 }
 
 func TestSizeGuards(t *testing.T) {

@@ -1,0 +1,156 @@
+package cloudprovider
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+)
+
+// StatusWriter keeps each NodePool's status (target, current and ready
+// sizes) current. It is driven by NodePool and Node events from the
+// provider's informers, never by polling, and writes only when a figure
+// changed, so `kubectl get np` shows what the autoscaler sees.
+type StatusWriter struct {
+	informers cache.Informers
+	cache     client.Reader
+	writer    client.StatusClient
+	platforms map[carvev1.PlatformType]Platform
+	queue     workqueue.TypedRateLimitingInterface[string]
+}
+
+// NewStatusWriter builds a StatusWriter; Start runs it.
+func NewStatusWriter(informers cache.Informers, reader client.Reader, writer client.StatusClient, platforms map[carvev1.PlatformType]Platform) *StatusWriter {
+	return &StatusWriter{
+		informers: informers, cache: reader, writer: writer, platforms: platforms,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "nodepool-status"}),
+	}
+}
+
+// Start registers the event handlers and writes statuses until ctx ends.
+func (w *StatusWriter) Start(ctx context.Context) error {
+	pools, err := w.informers.GetInformer(ctx, &carvev1.NodePool{})
+	if err != nil {
+		return err
+	}
+	if _, err := pools.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { w.enqueuePool(obj) },
+		UpdateFunc: func(_, obj any) { w.enqueuePool(obj) },
+	}); err != nil {
+		return err
+	}
+	nodes, err := w.informers.GetInformer(ctx, &corev1.Node{})
+	if err != nil {
+		return err
+	}
+	if _, err := nodes.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { w.enqueueNode(obj) },
+		UpdateFunc: func(_, obj any) { w.enqueueNode(obj) },
+		DeleteFunc: func(obj any) { w.enqueueNode(obj) },
+	}); err != nil {
+		return err
+	}
+	go func() {
+		<-ctx.Done()
+		w.queue.ShutDown()
+	}()
+	for w.next(ctx) {
+	}
+	return nil
+}
+
+func (w *StatusWriter) enqueuePool(obj any) {
+	if p, ok := obj.(*carvev1.NodePool); ok {
+		w.queue.Add(p.Name)
+	}
+}
+
+func (w *StatusWriter) enqueueNode(obj any) {
+	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if n, ok := obj.(*corev1.Node); ok {
+		if pool := n.Labels[carvev1.LabelNodePool]; pool != "" {
+			w.queue.Add(pool)
+		}
+	}
+}
+
+func (w *StatusWriter) next(ctx context.Context) bool {
+	name, shutdown := w.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer w.queue.Done(name)
+	if err := w.sync(ctx, name); err != nil {
+		klog.FromContext(ctx).Error(err, "Updating NodePool status", "nodePool", name)
+		w.queue.AddRateLimited(name)
+		return true
+	}
+	w.queue.Forget(name)
+	return true
+}
+
+// sync writes one pool's status from the cache and its platform.
+func (w *StatusWriter) sync(ctx context.Context, name string) error {
+	pool := &carvev1.NodePool{}
+	if err := w.cache.Get(ctx, client.ObjectKey{Name: name}, pool); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	var nodes corev1.NodeList
+	if err := w.cache.List(ctx, &nodes, client.MatchingLabels{carvev1.LabelNodePool: name}); err != nil {
+		return err
+	}
+	want := pool.Status.DeepCopy()
+	want.ObservedGeneration = pool.Generation
+	want.CurrentSize, want.ReadySize = NodeCounts(nodes.Items)
+	if p, ok := w.platforms[pool.Spec.Platform.Type]; ok {
+		target, err := p.TargetSize(ctx, pool)
+		if err != nil {
+			return err
+		}
+		want.TargetSize = target
+	}
+	if equalStatus(want, &pool.Status) {
+		return nil
+	}
+	patched := pool.DeepCopy()
+	patched.Status = *want
+	err := w.writer.Status().Patch(ctx, patched, client.MergeFrom(pool))
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// NodeCounts counts the nodes that are not being deleted, and of those the
+// Ready ones.
+func NodeCounts(nodes []corev1.Node) (current, ready int32) {
+	for i := range nodes {
+		n := &nodes[i]
+		if n.DeletionTimestamp != nil {
+			continue
+		}
+		current++
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				ready++
+			}
+		}
+	}
+	return current, ready
+}
+
+func equalStatus(a, b *carvev1.NodePoolStatus) bool {
+	return a.TargetSize == b.TargetSize && a.CurrentSize == b.CurrentSize &&
+		a.ReadySize == b.ReadySize && a.ObservedGeneration == b.ObservedGeneration
+}
