@@ -141,7 +141,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	log.Info("Pod-level resources", "enabled", podLevel)
 
 	srv := mgr.GetWebhookServer()
-	for path, h := range webhooks.Handlers(scheme, mgr.GetCache(), podcontract.Options{PodLevelResources: podLevel}) {
+	for path, h := range webhooks.Handlers(scheme, mgr.GetCache(), mgr.GetAPIReader(), podcontract.Options{PodLevelResources: podLevel}) {
 		srv.Register(path, h)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {

@@ -18,15 +18,17 @@ import (
 
 // Handlers returns carve's webhook handlers by path. The pod webhooks, on
 // every pod's path, are served by podReviews; carve's own kinds by
-// controller-runtime's typed webhooks behind Strict.
-func Handlers(scheme *runtime.Scheme, r client.Reader, opts podcontract.Options) map[string]http.Handler {
-	pod := &Pod{Reader: r, Options: opts}
+// controller-runtime's typed webhooks behind Strict. cached serves the
+// lookups on the hot path; live (the apiserver itself) the in-use checks
+// of deletions, which are rare and must see objects created a moment ago.
+func Handlers(scheme *runtime.Scheme, cached, live client.Reader, opts podcontract.Options) map[string]http.Handler {
+	pod := &Pod{Reader: cached, Options: opts}
 	return map[string]http.Handler{
 		PathPodMutate:         &podReviews{pod: pod, mutate: true},
 		PathPodValidate:       &podReviews{pod: pod},
-		PathProfileValidate:   Strict(admission.WithValidator[*carvev1.ResourceProfile](scheme, &ResourceProfile{Reader: r})),
-		PathWorkspaceValidate: Strict(admission.WithValidator[*carvev1.Workspace](scheme, &Workspace{Reader: r})),
-		PathNodePoolValidate:  Strict(admission.WithValidator[*carvev1.NodePool](scheme, &NodePool{Reader: r})),
+		PathProfileValidate:   Strict(admission.WithValidator[*carvev1.ResourceProfile](scheme, &ResourceProfile{Reader: cached, Live: live})),
+		PathWorkspaceValidate: Strict(admission.WithValidator[*carvev1.Workspace](scheme, &Workspace{Reader: cached, Live: live})),
+		PathNodePoolValidate:  Strict(admission.WithValidator[*carvev1.NodePool](scheme, &NodePool{Reader: cached, Live: live})),
 	}
 }
 

@@ -33,7 +33,7 @@ func handlers(t testing.TB) map[string]http.Handler {
 		ut.MakeProfile("small", "1", "2Gi").Obj(),
 		ut.MakeProfile("gpu-1", "8", "32Gi").GPU(1, "").Obj(),
 	).Build()
-	return webhooks.Handlers(scheme, r, podcontract.Options{PodLevelResources: true})
+	return webhooks.Handlers(scheme, r, r, podcontract.Options{PodLevelResources: true})
 }
 
 // Review wraps a pod in an AdmissionReview as the apiserver sends it.

@@ -16,7 +16,9 @@ import (
 
 // NodePool validates NodePools.
 type NodePool struct {
-	Reader client.Reader
+	// Reader serves lookups from a cache; Live reads the apiserver, for
+	// the in-use check of a deletion.
+	Reader, Live client.Reader
 }
 
 var _ admission.Validator[*carvev1.NodePool] = &NodePool{}
@@ -40,7 +42,7 @@ func (w *NodePool) ValidateUpdate(_ context.Context, oldPool, np *carvev1.NodePo
 // ValidateDelete refuses to delete a pool that a profile still runs on.
 func (w *NodePool) ValidateDelete(ctx context.Context, np *carvev1.NodePool) (admission.Warnings, error) {
 	var list carvev1.ResourceProfileList
-	if err := w.Reader.List(ctx, &list); err != nil {
+	if err := w.Live.List(ctx, &list); err != nil {
 		return nil, fmt.Errorf("listing profiles that may run on node pool %q: %w", np.Name, err)
 	}
 	var users []string

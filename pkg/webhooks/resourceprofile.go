@@ -15,7 +15,9 @@ import (
 
 // ResourceProfile validates ResourceProfiles.
 type ResourceProfile struct {
-	Reader client.Reader
+	// Reader serves lookups from a cache; Live reads the apiserver, for
+	// the in-use check of a deletion.
+	Reader, Live client.Reader
 }
 
 var _ admission.Validator[*carvev1.ResourceProfile] = &ResourceProfile{}
@@ -48,7 +50,7 @@ func (w *ResourceProfile) validate(ctx context.Context, p *carvev1.ResourceProfi
 // its pods would be refused from then on.
 func (w *ResourceProfile) ValidateDelete(ctx context.Context, p *carvev1.ResourceProfile) (admission.Warnings, error) {
 	var list carvev1.WorkspaceList
-	if err := w.Reader.List(ctx, &list); err != nil {
+	if err := w.Live.List(ctx, &list); err != nil {
 		return nil, fmt.Errorf("listing workspaces that may use profile %q: %w", p.Name, err)
 	}
 	var users []string

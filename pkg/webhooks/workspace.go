@@ -16,7 +16,9 @@ import (
 
 // Workspace validates Workspaces.
 type Workspace struct {
-	Reader client.Reader
+	// Reader serves lookups from a cache; Live reads the apiserver, for
+	// the in-use check of a deletion.
+	Reader, Live client.Reader
 }
 
 var _ admission.Validator[*carvev1.Workspace] = &Workspace{}
@@ -50,7 +52,7 @@ func (w *Workspace) validate(ctx context.Context, ws *carvev1.Workspace) (admiss
 // to: every new pod there would be refused (WorkspaceMissing).
 func (w *Workspace) ValidateDelete(ctx context.Context, ws *carvev1.Workspace) (admission.Warnings, error) {
 	var list corev1.NamespaceList
-	if err := w.Reader.List(ctx, &list, client.MatchingLabels{carvev1.LabelWorkspace: ws.Name}); err != nil {
+	if err := w.Live.List(ctx, &list, client.MatchingLabels{carvev1.LabelWorkspace: ws.Name}); err != nil {
 		return nil, fmt.Errorf("listing the namespaces of workspace %q: %w", ws.Name, err)
 	}
 	if len(list.Items) == 0 {
