@@ -48,16 +48,22 @@ func (w *Pod) namespaceOf(ctx context.Context, pod *corev1.Pod) (*corev1.Namespa
 
 // Default applies the pod's profile, or denies the pod.
 func (w *Pod) Default(ctx context.Context, pod *corev1.Pod) error {
-	ns, inWorkspace, err := w.namespaceOf(ctx, pod)
-	if err != nil || !inWorkspace {
-		return err
-	}
-	out, err := podcontract.Admit(pod, ns, cacheLookup{ctx, w.Reader}, w.Options)
-	if err != nil {
+	out, err := w.admit(ctx, pod)
+	if err != nil || out == nil {
 		return err
 	}
 	*pod = *out
 	return nil
+}
+
+// admit returns the pod as carve would have it without changing pod, nil
+// for a pod outside workspace namespaces, or a denial.
+func (w *Pod) admit(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) {
+	ns, inWorkspace, err := w.namespaceOf(ctx, pod)
+	if err != nil || !inWorkspace {
+		return nil, err
+	}
+	return podcontract.Admit(pod, ns, cacheLookup{ctx, w.Reader}, w.Options)
 }
 
 // ValidateCreate refuses a pod that breaks the contract or was not admitted

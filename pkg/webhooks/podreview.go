@@ -23,7 +23,8 @@ import (
 
 // The pod webhooks run for every pod of every workspace, so they are served
 // by podReviews instead of controller-runtime's generic admission.Webhook.
-// It calls the same typed Defaulter and Validator (Pod), but decodes each
+// It makes the same decisions as the typed Defaulter and Validator (Pod), but
+// decodes each
 // review once into only the fields it needs and writes a JSON patch of the
 // few fields the contract changes, where the generic path parses the review
 // twice, re-encodes the whole pod and diffs two JSON trees. On this project's
@@ -135,11 +136,14 @@ func (h *podReviews) review(ctx context.Context, rv *reviewRequest) (*admissionv
 		if req.Operation != admissionv1.Create {
 			return &admissionv1.AdmissionResponse{Allowed: true}, http.StatusOK
 		}
-		original := pod.DeepCopy()
-		if err := h.pod.Default(ctx, pod); err != nil {
+		admitted, err := h.pod.admit(ctx, pod)
+		if err != nil {
 			return denied(err), http.StatusOK
 		}
-		patch, err := podPatch(original, pod)
+		if admitted == nil {
+			return &admissionv1.AdmissionResponse{Allowed: true}, http.StatusOK
+		}
+		patch, err := podPatch(pod, admitted)
 		if err != nil {
 			return errored(http.StatusInternalServerError, err), http.StatusOK
 		}
