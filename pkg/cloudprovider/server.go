@@ -6,7 +6,6 @@ import (
 	"sort"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -112,12 +111,13 @@ func (s *Server) poolForNode(ctx context.Context, n *externalgrpc.ExternalGrpcNo
 	if name == "" {
 		name = n.Labels[carvev1.LabelNodePool]
 	}
-	if name == "" && n.Name != "" {
-		node := &corev1.Node{}
-		if err := s.cache.Get(ctx, client.ObjectKey{Name: n.Name}, node); err == nil && node.Spec.ProviderID == n.ProviderID {
+	if name == "" {
+		node, err := s.cachedNode(ctx, n.Name)
+		if err != nil {
+			return nil, err
+		}
+		if node != nil && node.Spec.ProviderID == n.ProviderID {
 			name = node.Labels[carvev1.LabelNodePool]
-		} else if err != nil && !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("reading node %s: %w", n.Name, err)
 		}
 	}
 	if name == "" {

@@ -2,7 +2,6 @@ package cloudprovider_test
 
 import (
 	"context"
-	"maps"
 	"math"
 	"sync"
 	"testing"
@@ -175,22 +174,8 @@ func TestTemplateMatchesCreatedNodes(t *testing.T) {
 	if tmpl.Labels[cloudprovider.LabelAccelerator] != "A100" {
 		t.Errorf("template label %s = %q, want A100", cloudprovider.LabelAccelerator, tmpl.Labels[cloudprovider.LabelAccelerator])
 	}
-	withoutHostname := func(m map[string]string) map[string]string {
-		m = maps.Clone(m)
-		delete(m, corev1.LabelHostname)
-		return m
-	}
-	if diff := cmp.Diff(withoutHostname(tmpl.Labels), withoutHostname(node.Labels)); diff != "" {
-		t.Errorf("labels (-template +node):\n%s", diff)
-	}
-	if diff := cmp.Diff(tmpl.Spec.Taints, node.Spec.Taints); diff != "" {
-		t.Errorf("taints (-template +node):\n%s", diff)
-	}
-	if diff := cmp.Diff(tmpl.Status.Capacity, node.Status.Capacity); diff != "" {
-		t.Errorf("capacity (-template +node):\n%s", diff)
-	}
-	if diff := cmp.Diff(tmpl.Status.Allocatable, node.Status.Allocatable); diff != "" {
-		t.Errorf("allocatable (-template +node):\n%s", diff)
+	if drift := ut.TemplateDrift(tmpl, &node); drift != "" {
+		t.Errorf("the template does not match the node the pool made:\n%s", drift)
 	}
 }
 

@@ -2,7 +2,6 @@ package cloudprovider_test
 
 import (
 	"context"
-	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -230,19 +229,8 @@ func TestGPUTemplateFromZero(t *testing.T) {
 	}
 
 	node := scaleUp(t, gpu, 1, 1)[0]
-	strip := func(m map[string]string) map[string]string {
-		m = maps.Clone(m)
-		delete(m, corev1.LabelHostname)
-		return m
-	}
-	if diff := cmp.Diff(strip(tmpl.Labels), strip(node.Labels)); diff != "" {
-		t.Errorf("labels (-template +real node):\n%s", diff)
-	}
-	if diff := cmp.Diff(tmpl.Spec.Taints, node.Spec.Taints); diff != "" {
-		t.Errorf("taints (-template +real node):\n%s", diff)
-	}
-	if diff := cmp.Diff(tmpl.Status.Capacity, node.Status.Capacity); diff != "" {
-		t.Errorf("capacity (-template +real node):\n%s", diff)
+	if drift := ut.TemplateDrift(tmpl, &node); drift != "" {
+		t.Errorf("the template does not match the real node:\n%s", drift)
 	}
 	if err := deleteNodes(ctx, gpu, node); err != nil {
 		t.Fatalf("deleting the GPU node: %v", err)
