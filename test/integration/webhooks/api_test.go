@@ -2,10 +2,13 @@ package webhooks_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -125,6 +128,34 @@ func TestPrinterColumnsAndShortNames(t *testing.T) {
 	for name, want := range map[string]string{"resourceprofiles": "rp", "workspaces": "ws", "nodepools": "np"} {
 		if short[name] != want {
 			t.Errorf("short name of %s = %q, want %q", name, short[name], want)
+		}
+	}
+
+	// The columns come from the server, as kubectl get asks for them: a
+	// Table of the objects.
+	for _, tc := range []struct {
+		resource string
+		want     []string
+	}{
+		{"resourceprofiles", []string{"Name", "CPU", "MEMORY", "GPU", "POOL", "AGE"}},
+		{"workspaces", []string{"Name", "DEFAULT", "CPU USED", "CPU QUOTA", "GPU USED", "GPU QUOTA", "PODS", "PENDING", "AGE"}},
+		{"nodepools", []string{"Name", "ROLE", "PLATFORM", "MIN", "MAX", "TARGET", "CURRENT", "AGE"}},
+	} {
+		raw, err := k8s.RESTClient().Get().AbsPath("/apis", carvev1.GroupVersion.Group, carvev1.GroupVersion.Version, tc.resource).
+			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(context.Background())
+		if err != nil {
+			t.Fatalf("listing %s as a table: %v", tc.resource, err)
+		}
+		var table metav1.Table
+		if err := json.Unmarshal(raw, &table); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range table.ColumnDefinitions {
+			got = append(got, c.Name)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s columns (-want +got):\n%s", tc.resource, diff)
 		}
 	}
 }
