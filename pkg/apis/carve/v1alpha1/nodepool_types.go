@@ -177,13 +177,30 @@ type NodePoolStatus struct {
 	// observedGeneration is the spec generation this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// conditions describe the pool's state.
+	// conditions describe the pool's state: Ready (carve-cloudprovider
+	// serves the pool to the autoscaler), ScalingUp (nodes are asked for but
+	// not Ready yet) and ScaleRefused (a guard refused the latest size change
+	// the autoscaler asked for).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
+
+// Condition types of a NodePool's status, written by carve-cloudprovider.
+const (
+	// NodePoolReady is True while carve-cloudprovider serves the pool to the
+	// autoscaler: its platform is available and its target size readable.
+	NodePoolReady = "Ready"
+	// NodePoolScalingUp is True while the pool's target size exceeds its
+	// Ready nodes.
+	NodePoolScalingUp = "ScalingUp"
+	// NodePoolScaleRefused is True when a guard refused the latest size
+	// change the autoscaler asked for (reason: the guard), False once one
+	// is carried out.
+	NodePoolScaleRefused = "ScaleRefused"
+)
 
 // +genclient
 // +genclient:nonNamespaced
