@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -27,6 +28,10 @@ type Server struct {
 	// session that just landed on it is not missed.
 	live      client.Reader
 	platforms map[carvev1.PlatformType]Platform
+	// recorder and outcomes report refusals (server_events.go); both may
+	// be nil.
+	recorder events.EventRecorder
+	outcomes *ScaleOutcomes
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -37,8 +42,12 @@ var _ externalgrpc.CloudProviderServer = (*Server)(nil)
 // NewServer returns a Server reading pools and nodes from cache, pods from
 // live, and changing capacity through platforms. Pools whose platform type
 // has no entry in platforms are not offered to the autoscaler.
-func NewServer(cache, live client.Reader, platforms map[carvev1.PlatformType]Platform) *Server {
-	return &Server{cache: cache, live: live, platforms: platforms, locks: map[string]*sync.Mutex{}}
+func NewServer(cache, live client.Reader, platforms map[carvev1.PlatformType]Platform, opts ...ServerOption) *Server {
+	s := &Server{cache: cache, live: live, platforms: platforms, locks: map[string]*sync.Mutex{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // lock takes the per-pool lock and returns its release.
@@ -203,12 +212,13 @@ func (s *Server) NodeGroupIncreaseSize(ctx context.Context, req *externalgrpc.No
 		return nil, Status(fmt.Errorf("reading target size of node group %s: %w", pool.Name, err))
 	}
 	if err := CheckIncrease(pool, target, req.GetDelta()); err != nil {
-		return nil, Status(err)
+		return nil, Status(s.outcome(ctx, pool, ActionIncreaseSize, err))
 	}
 	klog.FromContext(ctx).Info("Increasing node group", "nodeGroup", pool.Name, "delta", req.GetDelta(), "targetSize", target)
 	if err := p.Create(ctx, pool, int(req.GetDelta())); err != nil {
 		return nil, Status(fmt.Errorf("increasing node group %s from %d by %d: %w", pool.Name, target, req.GetDelta(), err))
 	}
+	_ = s.outcome(ctx, pool, ActionIncreaseSize, nil)
 	return &externalgrpc.NodeGroupIncreaseSizeResponse{}, nil
 }
 

@@ -25,7 +25,7 @@ func (s *Server) NodeGroupDeleteNodes(ctx context.Context, req *externalgrpc.Nod
 		return nil, Status(err)
 	}
 	defer s.lock(pool.Name)()
-	if err := s.deleteNodes(ctx, pool, p, req.GetNodes()); err != nil {
+	if err := s.outcome(ctx, pool, ActionDeleteNodes, s.deleteNodes(ctx, pool, p, req.GetNodes())); err != nil {
 		return nil, Status(err)
 	}
 	return &externalgrpc.NodeGroupDeleteNodesResponse{}, nil
@@ -177,12 +177,13 @@ func (s *Server) NodeGroupDecreaseTargetSize(ctx context.Context, req *externalg
 	}
 	ids, err := UnregisteredToForget(pool, instances, registered, delta)
 	if err != nil {
-		return nil, Status(err)
+		return nil, Status(s.outcome(ctx, pool, ActionDecreaseTargetSize, err))
 	}
 	klog.FromContext(ctx).Info("Decreasing target size", "nodeGroup", pool.Name, "delta", delta, "instances", ids)
 	if err := p.Delete(ctx, pool, ids); err != nil {
 		return nil, Status(fmt.Errorf("decreasing target size of node group %s by %d: %w", pool.Name, -delta, err))
 	}
+	_ = s.outcome(ctx, pool, ActionDecreaseTargetSize, nil)
 	return &externalgrpc.NodeGroupDecreaseTargetSizeResponse{}, nil
 }
 
@@ -202,7 +203,8 @@ func UnregisteredToForget(pool *carvev1.NodePool, instances []Instance, register
 		}
 	}
 	if int(-delta) > len(ids) {
-		return nil, Errorf(ErrRefused, "decreasing target size of node group %s by %d: only %d of its %d nodes are not registered; registered nodes are removed only through DeleteNodes", pool.Name, -delta, len(ids), target)
+		return nil, refuse(ReasonNodesRegistered, "", "nothing to do: the autoscaler removes registered nodes through DeleteNodes",
+			"decreasing target size of node group %s by %d: only %d of its %d nodes are not registered; registered nodes are removed only through DeleteNodes", pool.Name, -delta, len(ids), target)
 	}
 	return ids[:-delta], nil
 }

@@ -2,9 +2,12 @@ package cloudprovider
 
 import (
 	"context"
+	"errors"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -15,21 +18,26 @@ import (
 )
 
 // StatusWriter keeps each NodePool's status (target, current and ready
-// sizes) current. It is driven by NodePool and Node events from the
-// provider's informers, never by polling, and writes only when a figure
-// changed, so `kubectl get np` shows what the autoscaler sees.
+// sizes, and the conditions of PoolConditions) current. It is driven by
+// NodePool and Node events from the provider's informers and by changes of
+// the pools' scale outcomes, never by polling, and writes only when
+// something changed, so `kubectl get np` shows what the autoscaler sees.
 type StatusWriter struct {
 	informers cache.Informers
 	cache     client.Reader
 	writer    client.StatusClient
 	platforms map[carvev1.PlatformType]Platform
+	outcomes  *ScaleOutcomes
+	now       func() metav1.Time
 	queue     workqueue.TypedRateLimitingInterface[string]
 }
 
-// NewStatusWriter builds a StatusWriter; Start runs it.
-func NewStatusWriter(informers cache.Informers, reader client.Reader, writer client.StatusClient, platforms map[carvev1.PlatformType]Platform) *StatusWriter {
+// NewStatusWriter builds a StatusWriter; Start runs it. outcomes, shared
+// with the Server (WithOutcomes), feeds the ScaleRefused condition; nil
+// leaves that condition at NoneRefused.
+func NewStatusWriter(informers cache.Informers, reader client.Reader, writer client.StatusClient, platforms map[carvev1.PlatformType]Platform, outcomes *ScaleOutcomes) *StatusWriter {
 	return &StatusWriter{
-		informers: informers, cache: reader, writer: writer, platforms: platforms,
+		informers: informers, cache: reader, writer: writer, platforms: platforms, outcomes: outcomes, now: metav1.Now,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "nodepool-status"}),
@@ -45,6 +53,8 @@ func (w *StatusWriter) Start(ctx context.Context) error {
 	if _, err := pools.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { w.enqueuePool(obj) },
 		UpdateFunc: func(_, obj any) { w.enqueuePool(obj) },
+		// So that sync forgets the pool's scale outcome.
+		DeleteFunc: func(obj any) { w.enqueuePool(obj) },
 	}); err != nil {
 		return err
 	}
@@ -59,6 +69,7 @@ func (w *StatusWriter) Start(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	w.outcomes.notify(func(pool string) { w.queue.Add(pool) })
 	go func() {
 		<-ctx.Done()
 		w.queue.ShutDown()
@@ -69,6 +80,9 @@ func (w *StatusWriter) Start(ctx context.Context) error {
 }
 
 func (w *StatusWriter) enqueuePool(obj any) {
+	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
 	if p, ok := obj.(*carvev1.NodePool); ok {
 		w.queue.Add(p.Name)
 	}
@@ -104,6 +118,9 @@ func (w *StatusWriter) next(ctx context.Context) bool {
 func (w *StatusWriter) sync(ctx context.Context, name string) error {
 	pool := &carvev1.NodePool{}
 	if err := w.cache.Get(ctx, client.ObjectKey{Name: name}, pool); err != nil {
+		if apierrors.IsNotFound(err) {
+			w.outcomes.forget(name)
+		}
 		return client.IgnoreNotFound(err)
 	}
 	var nodes corev1.NodeList
@@ -113,15 +130,22 @@ func (w *StatusWriter) sync(ctx context.Context, name string) error {
 	want := pool.Status.DeepCopy()
 	want.ObservedGeneration = pool.Generation
 	want.CurrentSize, want.ReadySize = NodeCounts(nodes.Items)
-	if p, ok := w.platforms[pool.Spec.Platform.Type]; ok {
-		target, err := p.TargetSize(ctx, pool)
-		if err != nil {
-			return err
+	obs := Observed{ReadySize: want.ReadySize, Now: w.now()}
+	var p Platform
+	if p, obs.Served = w.platforms[pool.Spec.Platform.Type]; obs.Served {
+		// A failing platform is shown in the Ready condition; the error
+		// is still returned, so the pool is retried with backoff.
+		if target, err := p.TargetSize(ctx, pool); err != nil {
+			obs.TargetErr = err
+		} else {
+			want.TargetSize = target
 		}
-		want.TargetSize = target
 	}
+	obs.TargetSize = want.TargetSize
+	obs.Refusal, obs.OutcomeKnown = w.outcomes.Last(name)
+	want.Conditions = PoolConditions(pool, obs)
 	if equalStatus(want, &pool.Status) {
-		return nil
+		return obs.TargetErr
 	}
 	patched := pool.DeepCopy()
 	patched.Status = *want
@@ -129,7 +153,7 @@ func (w *StatusWriter) sync(ctx context.Context, name string) error {
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
-	return err
+	return errors.Join(obs.TargetErr, err)
 }
 
 // NodeCounts counts the nodes that are not being deleted, and of those the
@@ -152,5 +176,6 @@ func NodeCounts(nodes []corev1.Node) (current, ready int32) {
 
 func equalStatus(a, b *carvev1.NodePoolStatus) bool {
 	return a.TargetSize == b.TargetSize && a.CurrentSize == b.CurrentSize &&
-		a.ReadySize == b.ReadySize && a.ObservedGeneration == b.ObservedGeneration
+		a.ReadySize == b.ReadySize && a.ObservedGeneration == b.ObservedGeneration &&
+		equality.Semantic.DeepEqual(a.Conditions, b.Conditions)
 }

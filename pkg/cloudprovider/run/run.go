@@ -79,8 +79,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	platforms := map[carvev1.PlatformType]cloudprovider.Platform{
 		carvev1.PlatformKwok: kwok.New(live, informers),
 	}
-	srv := cloudprovider.NewServer(informers, live, platforms)
-	status := cloudprovider.NewStatusWriter(informers, informers, live, platforms)
+	recorder, err := startEvents(ctx, cfg, scheme)
+	if err != nil {
+		return err
+	}
+	outcomes := cloudprovider.NewScaleOutcomes()
+	srv := cloudprovider.NewServer(informers, live, platforms, cloudprovider.WithRecorder(recorder), cloudprovider.WithOutcomes(outcomes))
+	status := cloudprovider.NewStatusWriter(informers, informers, live, platforms, outcomes)
 	go func() {
 		if err := status.Start(ctx); err != nil {
 			log.Error(err, "NodePool status writer stopped")

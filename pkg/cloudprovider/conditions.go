@@ -1,0 +1,97 @@
+package cloudprovider
+
+import (
+	"fmt"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+)
+
+// Reasons of the NodePool conditions other than ScaleRefused=True, whose
+// reason is the guard's (the Reason constants of refusal.go).
+const (
+	// Ready=True: the pool is offered to the autoscaler.
+	ReasonServed = "Served"
+	// Ready=False, ScalingUp=Unknown: no platform of the pool's type in
+	// this carve-cloudprovider.
+	ReasonPlatformUnavailable = "PlatformUnavailable"
+	// Ready=False, ScalingUp=Unknown: the platform failed to report the
+	// target size.
+	ReasonPlatformError = "PlatformError"
+	// ScalingUp=True: fewer nodes are Ready than asked for.
+	ReasonWaitingForNodes = "WaitingForNodes"
+	// ScalingUp=False: every node asked for is Ready.
+	ReasonNodesReady = "NodesReady"
+	// ScaleRefused=False: the latest size change was carried out.
+	ReasonScaleAccepted = "ScaleAccepted"
+	// ScaleRefused=False: nothing was refused since carve-cloudprovider
+	// started (written only when the pool has no ScaleRefused condition).
+	ReasonNoneRefused = "NoneRefused"
+)
+
+// maxConditionMessage is the most a metav1.Condition message may hold.
+const maxConditionMessage = 32768
+
+// Observed is what the status writer saw of a pool; PoolConditions decides
+// the pool's conditions from it.
+type Observed struct {
+	// Served says the pool's platform is available in this build.
+	Served bool
+	// TargetErr is the platform's error reading the target size, if any.
+	TargetErr error
+	// TargetSize and ReadySize are the sizes written to the status.
+	TargetSize, ReadySize int32
+	// Refusal and OutcomeKnown are the latest size change
+	// (ScaleOutcomes.Last): unknown since the start, carried out (nil), or
+	// refused.
+	Refusal      *Refusal
+	OutcomeKnown bool
+	// Now stamps the conditions whose status changes.
+	Now metav1.Time
+}
+
+// PoolConditions returns pool's status conditions updated with o: Ready,
+// ScalingUp and ScaleRefused are set, other types are kept, and a
+// condition's lastTransitionTime changes only when its status does.
+func PoolConditions(pool *carvev1.NodePool, o Observed) []metav1.Condition {
+	conds := slices.Clone(pool.Status.Conditions)
+	set := func(typ string, status metav1.ConditionStatus, reason, format string, args ...any) {
+		meta.SetStatusCondition(&conds, metav1.Condition{
+			Type: typ, Status: status, Reason: reason,
+			Message:            truncate(fmt.Sprintf(format, args...), maxConditionMessage),
+			ObservedGeneration: pool.Generation, LastTransitionTime: o.Now,
+		})
+	}
+	platform := pool.Spec.Platform.Type
+	switch {
+	case !o.Served:
+		set(carvev1.NodePoolReady, metav1.ConditionFalse, ReasonPlatformUnavailable,
+			"platform %s is not available in this carve-cloudprovider: the autoscaler is not offered this pool", platform)
+		set(carvev1.NodePoolScalingUp, metav1.ConditionUnknown, ReasonPlatformUnavailable, "the target size is not known")
+	case o.TargetErr != nil:
+		set(carvev1.NodePoolReady, metav1.ConditionFalse, ReasonPlatformError, "reading the target size from platform %s: %v", platform, o.TargetErr)
+		set(carvev1.NodePoolScalingUp, metav1.ConditionUnknown, ReasonPlatformError, "the target size is not known")
+	default:
+		set(carvev1.NodePoolReady, metav1.ConditionTrue, ReasonServed, "offered to the autoscaler as node group %s (platform %s)", pool.Name, platform)
+		switch {
+		case o.TargetSize > o.ReadySize:
+			set(carvev1.NodePoolScalingUp, metav1.ConditionTrue, ReasonWaitingForNodes, "%d of the %d nodes asked for are not Ready yet", o.TargetSize-o.ReadySize, o.TargetSize)
+		case o.TargetSize == 0:
+			set(carvev1.NodePoolScalingUp, metav1.ConditionFalse, ReasonNodesReady, "no nodes are asked for")
+		default:
+			set(carvev1.NodePoolScalingUp, metav1.ConditionFalse, ReasonNodesReady, "all %d nodes asked for are Ready", o.TargetSize)
+		}
+	}
+	switch {
+	case o.OutcomeKnown && o.Refusal != nil:
+		set(carvev1.NodePoolScaleRefused, metav1.ConditionTrue, o.Refusal.Reason, "%s", o.Refusal.Note())
+	case o.OutcomeKnown:
+		set(carvev1.NodePoolScaleRefused, metav1.ConditionFalse, ReasonScaleAccepted, "the latest size change asked for was carried out")
+	case meta.FindStatusCondition(conds, carvev1.NodePoolScaleRefused) == nil:
+		set(carvev1.NodePoolScaleRefused, metav1.ConditionFalse, ReasonNoneRefused, "no size change was refused since carve-cloudprovider started")
+	}
+	return conds
+}

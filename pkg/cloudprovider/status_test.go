@@ -1,0 +1,152 @@
+package cloudprovider
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	ut "github.com/carve-dev/carve/pkg/util/testing"
+)
+
+// sizedPlatform reports a fixed target size, or err.
+type sizedPlatform struct {
+	Platform
+	target int32
+	err    error
+}
+
+func (p *sizedPlatform) TargetSize(context.Context, *carvev1.NodePool) (int32, error) {
+	return p.target, p.err
+}
+
+func poolNode(name, pool string, ready bool) *corev1.Node {
+	st := corev1.ConditionFalse
+	if ready {
+		st = corev1.ConditionTrue
+	}
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{carvev1.LabelNodePool: pool}},
+		Status:     corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: st}}},
+	}
+}
+
+// conditionSummary is type=status/reason of each condition, in order.
+func conditionSummary(conds []metav1.Condition) []string {
+	var out []string
+	for _, c := range conds {
+		out = append(out, c.Type+"="+string(c.Status)+"/"+c.Reason)
+	}
+	return out
+}
+
+// The status writer's sync, on a fake API: sizes and conditions are
+// written, a refusal shows in ScaleRefused, a failing platform in Ready, and
+// nothing is written when nothing changed.
+func TestStatusSyncWritesConditions(t *testing.T) {
+	ctx := context.Background()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := carvev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	eks := ut.MakeNodePool("eks", carvev1.NodePoolRoleCPU, 0, 3, "4", "16Gi").Obj()
+	eks.Spec.Platform = carvev1.Platform{Type: carvev1.PlatformEKS, EKS: &carvev1.EKSPlatform{Region: "eu-west-1", AutoScalingGroup: "ml"}}
+	c := fake.NewClientBuilder().WithScheme(scheme).
+		WithObjects(ut.MakeNodePool("cpu", carvev1.NodePoolRoleCPU, 1, 5, "4", "16Gi").Obj(), eks,
+			poolNode("cpu-a", "cpu", true), poolNode("cpu-b", "cpu", false)).
+		WithStatusSubresource(&carvev1.NodePool{}).
+		// Unused unless the writer lists a pool's nodes through the index.
+		WithIndex(&corev1.Node{}, carvev1.LabelNodePool, func(o client.Object) []string { return []string{o.GetLabels()[carvev1.LabelNodePool]} }).
+		Build()
+	kwok := &sizedPlatform{target: 3}
+	outcomes := NewScaleOutcomes()
+	w := NewStatusWriter(nil, c, c, map[carvev1.PlatformType]Platform{carvev1.PlatformKwok: kwok}, outcomes)
+	now := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	w.now = func() metav1.Time { return now }
+	var notified []string
+	outcomes.notify(func(pool string) { notified = append(notified, pool) })
+
+	get := func(name string) *carvev1.NodePool {
+		t.Helper()
+		np := &carvev1.NodePool{}
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, np); err != nil {
+			t.Fatal(err)
+		}
+		return np
+	}
+	sync := func(name string, wantErr bool) *carvev1.NodePool {
+		t.Helper()
+		if err := w.sync(ctx, name); (err != nil) != wantErr {
+			t.Fatalf("sync(%s): %v, want error %v", name, err, wantErr)
+		}
+		return get(name)
+	}
+
+	np := sync("cpu", false)
+	if got, want := [3]int32{np.Status.TargetSize, np.Status.CurrentSize, np.Status.ReadySize}, [3]int32{3, 2, 1}; got != want {
+		t.Errorf("target, current, ready = %v, want %v", got, want)
+	}
+	want := []string{"Ready=True/Served", "ScalingUp=True/WaitingForNodes", "ScaleRefused=False/NoneRefused"}
+	if diff := cmp.Diff(want, conditionSummary(np.Status.Conditions)); diff != "" {
+		t.Errorf("conditions (-want +got):\n%s", diff)
+	}
+
+	// Nothing changed: nothing written.
+	if again := sync("cpu", false); again.ResourceVersion != np.ResourceVersion {
+		t.Errorf("a sync without changes wrote the status (resourceVersion %s → %s)", np.ResourceVersion, again.ResourceVersion)
+	}
+
+	// A refusal, recorded twice (the autoscaler retrying), notifies once.
+	refusal := AsRefusal(CheckDeleteSize(get("cpu"), 1, 1, "cpu-a"))
+	outcomes.record("cpu", refusal)
+	outcomes.record("cpu", AsRefusal(CheckDeleteSize(get("cpu"), 1, 1, "cpu-a")))
+	if diff := cmp.Diff([]string{"cpu"}, notified); diff != "" {
+		t.Errorf("pools enqueued by outcomes (-want +got):\n%s", diff)
+	}
+	np = sync("cpu", false)
+	refused := meta.FindStatusCondition(np.Status.Conditions, carvev1.NodePoolScaleRefused)
+	if refused == nil || refused.Status != metav1.ConditionTrue || refused.Reason != ReasonBelowMinSize || refused.Message != refusal.Note() {
+		t.Errorf("ScaleRefused = %+v, want True/%s with %q", refused, ReasonBelowMinSize, refusal.Note())
+	}
+
+	// The platform fails: Ready turns False, the error is returned for a
+	// retry, the last known target stays.
+	kwok.err = errors.New("throttled")
+	np = sync("cpu", true)
+	want = []string{"Ready=False/PlatformError", "ScalingUp=Unknown/PlatformError", "ScaleRefused=True/BelowMinSize"}
+	if diff := cmp.Diff(want, conditionSummary(np.Status.Conditions)); diff != "" {
+		t.Errorf("conditions with a failing platform (-want +got):\n%s", diff)
+	}
+	if np.Status.TargetSize != 3 {
+		t.Errorf("target size with a failing platform = %d, want the last known 3", np.Status.TargetSize)
+	}
+
+	// A platform this build lacks: not served.
+	np = sync("eks", false)
+	want = []string{"Ready=False/PlatformUnavailable", "ScalingUp=Unknown/PlatformUnavailable", "ScaleRefused=False/NoneRefused"}
+	if diff := cmp.Diff(want, conditionSummary(np.Status.Conditions)); diff != "" {
+		t.Errorf("conditions of an EKS pool (-want +got):\n%s", diff)
+	}
+
+	// A pool that is gone is forgotten.
+	if err := c.Delete(ctx, get("cpu")); err != nil {
+		t.Fatal(err)
+	}
+	err := w.sync(ctx, "cpu")
+	if _, known := outcomes.Last("cpu"); err != nil || known {
+		t.Errorf("sync of a deleted pool: %v, outcome still known %v", err, known)
+	}
+}
