@@ -1,0 +1,149 @@
+package cloudprovider_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc/codes"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/cloudprovider"
+	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
+	"github.com/carve-dev/carve/pkg/cloudprovider/run"
+	ut "github.com/carve-dev/carve/pkg/util/testing"
+)
+
+// poolEvents lists the Events about NodePool pool, as `kubectl describe np`
+// finds them (NodePools are cluster-scoped: their Events are in "default").
+func poolEvents(ctx context.Context, pool string) ([]corev1.Event, error) {
+	list, err := cluster.Client.CoreV1().Events(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.Set{"involvedObject.kind": "NodePool", "involvedObject.name": pool}.String(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+// waitConditions waits until pool's conditions, as type=status/reason,
+// are want (in any order; other types ignored).
+func waitConditions(t *testing.T, pool string, want map[string]string) *carvev1.NodePool {
+	t.Helper()
+	np := &carvev1.NodePool{}
+	var got map[string]string
+	poll(t, "conditions of NodePool "+pool, func(ctx context.Context) (bool, error) {
+		if err := cl.Get(ctx, client.ObjectKey{Name: pool}, np); err != nil {
+			return false, err
+		}
+		got = map[string]string{}
+		for typ := range want {
+			if c := meta.FindStatusCondition(np.Status.Conditions, typ); c != nil {
+				got[typ] = string(c.Status) + "/" + c.Reason
+			}
+		}
+		return cmp.Equal(want, got), nil
+	})
+	return np
+}
+
+// A refused deletion is an Event on the NodePool and its ScaleRefused
+// condition; the autoscaler retrying it adds no Event objects; a served pool
+// is Ready, one whose platform is not in this build is not.
+func TestRefusalEventsAndConditions(t *testing.T) {
+	ctx := t.Context()
+	pool := newPool(t, ut.MakeNodePool("refuse", carvev1.NodePoolRoleCPU, 1, 3, "4", "16Gi"))
+	nodes := scaleUp(t, pool, 1, 1)
+	waitConditions(t, pool, map[string]string{
+		carvev1.NodePoolReady:        "True/" + cloudprovider.ReasonServed,
+		carvev1.NodePoolScalingUp:    "False/" + cloudprovider.ReasonNodesReady,
+		carvev1.NodePoolScaleRefused: "False/" + cloudprovider.ReasonScaleAccepted,
+	})
+
+	// The autoscaler retries a refused deletion every loop.
+	for range 5 {
+		wantCode(t, "deleting below minSize", deleteNodes(ctx, pool, nodes[0]), codes.FailedPrecondition, "below minSize 1")
+	}
+	np := waitConditions(t, pool, map[string]string{
+		carvev1.NodePoolReady:        "True/" + cloudprovider.ReasonServed,
+		carvev1.NodePoolScaleRefused: "True/" + cloudprovider.ReasonBelowMinSize,
+	})
+	wantNote := "deleting node " + nodes[0].Name + " from node group " + pool + ": 0 nodes would be left, below minSize 1; lower spec.minSize of NodePool " + pool + " to let the pool shrink further"
+	if c := meta.FindStatusCondition(np.Status.Conditions, carvev1.NodePoolScaleRefused); c.Message != wantNote || c.ObservedGeneration != np.Generation {
+		t.Errorf("ScaleRefused message %q (generation %d), want %q (generation %d)", c.Message, c.ObservedGeneration, wantNote, np.Generation)
+	}
+	// Then asks for more than maxSize: a second kind of refusal, recorded
+	// after the five above.
+	_, err := cp.NodeGroupIncreaseSize(ctx, &externalgrpc.NodeGroupIncreaseSizeRequest{Id: pool, Delta: 5})
+	wantCode(t, "growing beyond maxSize", err, codes.FailedPrecondition, "maxSize 3")
+
+	type summary struct {
+		Type, Reason, Action, Controller, Message, Related string
+		UID                                                bool
+	}
+	var evs []corev1.Event
+	poll(t, "the Events of "+pool, func(ctx context.Context) (bool, error) {
+		var err error
+		if evs, err = poolEvents(ctx, pool); err != nil {
+			return false, err
+		}
+		// The second BelowMinSize makes the first a series of 2; later
+		// repeats are only counted in memory.
+		seen := map[string]bool{}
+		for _, e := range evs {
+			seen[e.Reason] = e.Reason != cloudprovider.ReasonBelowMinSize || (e.Series != nil && e.Series.Count >= 2)
+		}
+		return seen[cloudprovider.ReasonBelowMinSize] && seen[cloudprovider.ReasonAboveMaxSize], nil
+	})
+	got := map[string][]summary{}
+	for _, e := range evs {
+		related := ""
+		if e.Related != nil {
+			related = e.Related.Kind + "/" + e.Related.Name
+		}
+		got[e.Reason] = append(got[e.Reason], summary{e.Type, e.Reason, e.Action, e.ReportingController, e.Message, related, e.InvolvedObject.UID == np.UID})
+	}
+	want := map[string][]summary{
+		cloudprovider.ReasonBelowMinSize: {{corev1.EventTypeWarning, cloudprovider.ReasonBelowMinSize, cloudprovider.ActionDeleteNodes, run.ReportingController, wantNote, "Node/" + nodes[0].Name, true}},
+		cloudprovider.ReasonAboveMaxSize: {{corev1.EventTypeWarning, cloudprovider.ReasonAboveMaxSize, cloudprovider.ActionIncreaseSize, run.ReportingController,
+			"increasing node group " + pool + " by 5: target size 1 would exceed maxSize 3; raise spec.maxSize of NodePool " + pool + " if it should grow further", "", true}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Events of NodePool %s (-want +got):\n%s", pool, diff)
+	}
+
+	// Growing within maxSize is carried out: ScaleRefused turns False.
+	scaleUp(t, pool, 1, 2)
+	waitConditions(t, pool, map[string]string{
+		carvev1.NodePoolReady:        "True/" + cloudprovider.ReasonServed,
+		carvev1.NodePoolScalingUp:    "False/" + cloudprovider.ReasonNodesReady,
+		carvev1.NodePoolScaleRefused: "False/" + cloudprovider.ReasonScaleAccepted,
+	})
+}
+
+// A pool whose platform this carve-cloudprovider lacks is not Ready and is
+// not offered to the autoscaler.
+func TestUnservedPoolIsNotReady(t *testing.T) {
+	pool := ut.MakeNodePool("eks-"+utilrand.String(5), carvev1.NodePoolRoleCPU, 0, 3, "4", "16Gi").Obj()
+	pool.Spec.Platform = carvev1.Platform{Type: carvev1.PlatformEKS, EKS: &carvev1.EKSPlatform{Region: "eu-west-1", AutoScalingGroup: "ml-cpu"}}
+	if err := cl.Create(t.Context(), pool); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Delete(context.Background(), pool) })
+	np := waitConditions(t, pool.Name, map[string]string{
+		carvev1.NodePoolReady:        "False/" + cloudprovider.ReasonPlatformUnavailable,
+		carvev1.NodePoolScalingUp:    "Unknown/" + cloudprovider.ReasonPlatformUnavailable,
+		carvev1.NodePoolScaleRefused: "False/" + cloudprovider.ReasonNoneRefused,
+	})
+	if c := meta.FindStatusCondition(np.Status.Conditions, carvev1.NodePoolReady); c.Message != "platform EKS is not available in this carve-cloudprovider: the autoscaler is not offered this pool" {
+		t.Errorf("Ready message = %q", c.Message)
+	}
+	_, err := cp.NodeGroupTargetSize(t.Context(), &externalgrpc.NodeGroupTargetSizeRequest{Id: pool.Name})
+	wantCode(t, "TargetSize of an EKS pool", err, codes.Unimplemented, "platform EKS")
+}
