@@ -82,6 +82,12 @@ func (w *WorkspaceWrapper) Quota(cpu, memory, gpu string, pods int32) *Workspace
 	return w
 }
 
+// Policy sets the queueing policy.
+func (w *WorkspaceWrapper) Policy(p carvev1.QueueingPolicy) *WorkspaceWrapper {
+	w.Spec.Queueing.Policy = p
+	return w
+}
+
 // ProjectQuota sets the per-project quota.
 func (w *WorkspaceWrapper) ProjectQuota(cpu, memory, gpu string, pods int32) *WorkspaceWrapper {
 	w.Spec.ProjectQuota = MakeQuota(cpu, memory, gpu, pods)

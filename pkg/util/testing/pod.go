@@ -1,6 +1,8 @@
 package testing
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -148,4 +150,26 @@ func list(cpu, memory string) corev1.ResourceList {
 		rl[corev1.ResourceMemory] = resource.MustParse(memory)
 	}
 	return rl
+}
+
+// UID sets metadata.uid.
+func (p *PodWrapper) UID(uid string) *PodWrapper { p.Pod.UID = types.UID(uid); return p }
+
+// Priority sets spec.priority.
+func (p *PodWrapper) Priority(n int32) *PodWrapper { p.Spec.Priority = ptr.To(n); return p }
+
+// Created sets metadata.creationTimestamp.
+func (p *PodWrapper) Created(t time.Time) *PodWrapper {
+	p.CreationTimestamp = metav1.NewTime(t)
+	return p
+}
+
+// Workspace labels the pod as carve's webhook does: workspace, and team
+// when not empty.
+func (p *PodWrapper) Workspace(ws, team string) *PodWrapper {
+	p.Label(carvev1.LabelWorkspace, ws)
+	if team != "" {
+		p.Label(carvev1.LabelTeam, team)
+	}
+	return p
 }

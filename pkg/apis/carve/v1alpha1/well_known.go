@@ -32,6 +32,19 @@ const (
 	// DefaultGPUResource is the extended resource a GPU profile asks for when
 	// it names none.
 	DefaultGPUResource = "nvidia.com/gpu"
+
+	// PodConditionAdmitted is carve-scheduler's condition on workspace pods
+	// that had to wait for quota: False with reason WaitingForQuota while the
+	// pod waits (the message names the quota and the pod's place in the
+	// queue), True with reason Admitted once it may be scheduled. carve never
+	// uses PodScheduled for quota: cluster-autoscaler reads that condition
+	// and would buy nodes for pods that quota holds back.
+	PodConditionAdmitted = "carve.dev/Admitted"
+	// ReasonWaitingForQuota is the reason of a waiting pod's condition and
+	// events.
+	ReasonWaitingForQuota = "WaitingForQuota"
+	// ReasonAdmitted is the reason once a waiting pod is admitted.
+	ReasonAdmitted = "Admitted"
 )
 
 // Workload is the kind of work a pod does; it tells carve how long the pod

@@ -1,0 +1,73 @@
+package v1
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+)
+
+// Defaults of the plugin args, exported so that docs and tests quote them.
+const (
+	DefaultStatusUpdateInterval   = 10 * time.Second
+	DefaultStatusUpdatesPerSecond = 20
+	DefaultStartupSyncTimeout     = 2 * time.Minute
+	DefaultLifetimeWeight         = 40
+	DefaultDrainingTaintKey       = "carve.dev/draining"
+)
+
+// DefaultGPUResources are the extended resources that mark GPU nodes unless
+// configured otherwise.
+var DefaultGPUResources = []corev1.ResourceName{"nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915"}
+
+// DefaultLifetimes are the expected lifetimes of the workload kinds: model
+// endpoints stay for days, sessions for hours, jobs for minutes.
+var DefaultLifetimes = map[string]time.Duration{
+	"session": 4 * time.Hour,
+	"job":     30 * time.Minute,
+	"model":   7 * 24 * time.Hour,
+	"other":   7 * 24 * time.Hour,
+}
+
+func addDefaultingFuncs(scheme *runtime.Scheme) error {
+	scheme.AddTypeDefaultingFunc(&WorkspaceQueueArgs{}, func(obj any) { SetDefaultsWorkspaceQueueArgs(obj.(*WorkspaceQueueArgs)) })
+	scheme.AddTypeDefaultingFunc(&BinPackArgs{}, func(obj any) { SetDefaultsBinPackArgs(obj.(*BinPackArgs)) })
+	return nil
+}
+
+// SetDefaultsWorkspaceQueueArgs fills the omitted fields of args.
+func SetDefaultsWorkspaceQueueArgs(args *WorkspaceQueueArgs) {
+	if args.StatusUpdateInterval == nil {
+		args.StatusUpdateInterval = &metav1.Duration{Duration: DefaultStatusUpdateInterval}
+	}
+	if args.StatusUpdatesPerSecond == nil {
+		args.StatusUpdatesPerSecond = ptr.To[int32](DefaultStatusUpdatesPerSecond)
+	}
+	if args.StartupSyncTimeout == nil {
+		args.StartupSyncTimeout = &metav1.Duration{Duration: DefaultStartupSyncTimeout}
+	}
+}
+
+// SetDefaultsBinPackArgs fills the omitted fields of args. Lifetimes are
+// defaulted per kind, so a config naming only "job" keeps the others.
+func SetDefaultsBinPackArgs(args *BinPackArgs) {
+	if len(args.GPUResources) == 0 {
+		args.GPUResources = append([]corev1.ResourceName(nil), DefaultGPUResources...)
+	}
+	if args.LifetimeWeight == nil {
+		args.LifetimeWeight = ptr.To[int32](DefaultLifetimeWeight)
+	}
+	if args.Lifetimes == nil {
+		args.Lifetimes = map[string]metav1.Duration{}
+	}
+	for kind, d := range DefaultLifetimes {
+		if _, ok := args.Lifetimes[kind]; !ok {
+			args.Lifetimes[kind] = metav1.Duration{Duration: d}
+		}
+	}
+	if args.DrainingTaintKey == nil {
+		args.DrainingTaintKey = ptr.To(DefaultDrainingTaintKey)
+	}
+}

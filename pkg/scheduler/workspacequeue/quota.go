@@ -1,0 +1,283 @@
+package workspacequeue
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	resourcehelper "k8s.io/component-helpers/resource"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+)
+
+// res indexes the resources a Quota caps.
+type res int
+
+const (
+	resCPU res = iota
+	resMemory
+	resGPU
+	resPods
+	numRes
+)
+
+var resNames = [numRes]string{"cpu", "memory", "gpu", "pods"}
+
+// amounts is an amount of each capped resource: milli-CPU, bytes of memory,
+// GPUs and pods.
+type amounts [numRes]int64
+
+func (a amounts) plus(b amounts) amounts {
+	for i := range a {
+		a[i] += b[i]
+	}
+	return a
+}
+
+func (a amounts) minus(b amounts) amounts {
+	for i := range a {
+		a[i] -= b[i]
+	}
+	return a
+}
+
+// limit is a Quota as numbers: has[r] is false where the quota leaves r
+// uncapped.
+type limit struct {
+	has [numRes]bool
+	max amounts
+}
+
+// limitOf converts a Quota; a nil Quota caps nothing.
+func limitOf(q *carvev1.Quota) limit {
+	var l limit
+	if q == nil {
+		return l
+	}
+	set := func(r res, v int64) { l.has[r], l.max[r] = true, v }
+	if q.CPU != nil {
+		set(resCPU, q.CPU.MilliValue())
+	}
+	if q.Memory != nil {
+		set(resMemory, q.Memory.Value())
+	}
+	if q.GPU != nil {
+		set(resGPU, q.GPU.Value())
+	}
+	if q.Pods != nil {
+		set(resPods, int64(*q.Pods))
+	}
+	return l
+}
+
+// gpuResources are the extended resources a quota's gpu field counts.
+var gpuResources = []corev1.ResourceName{"nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915"}
+
+// requestOf is what a pod holds against quota: its effective requests as
+// Kubernetes computes them (pod-level resources when set, sidecars and init
+// containers included), the larger of desired and allocated during an
+// in-place resize, its GPUs of any vendor, and one pod.
+func requestOf(pod *corev1.Pod) amounts {
+	reqs := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{
+		UseStatusResources: true,
+		InPlacePodLevelResourcesVerticalScalingEnabled: true,
+	})
+	var a amounts
+	a[resCPU] = reqs.Cpu().MilliValue()
+	a[resMemory] = reqs.Memory().Value()
+	for _, name := range gpuResources {
+		if q, ok := reqs[name]; ok {
+			a[resGPU] += q.Value()
+		}
+	}
+	a[resPods] = 1
+	return a
+}
+
+// shortfall names the first resource on which used+req exceeds l, or -1
+// when the request fits.
+func (l limit) shortfall(used, req amounts) res {
+	for r := range numRes {
+		if l.has[r] && req[r] > 0 && used[r]+req[r] > l.max[r] {
+			return r
+		}
+	}
+	return -1
+}
+
+// share is the dominant share of used in l: the largest fraction of any
+// capped resource that used holds. Uncapped or zero-capped resources do not
+// count (a zero cap admits nothing that needs the resource, so nobody holds
+// a share of it).
+func (l limit) share(used amounts) float64 {
+	s := 0.0
+	for r := range numRes {
+		if l.has[r] && l.max[r] > 0 {
+			if f := float64(used[r]) / float64(l.max[r]); f > s {
+				s = f
+			}
+		}
+	}
+	return s
+}
+
+// scope is where a quota applies: the whole workspace, one team, or one
+// project (namespace).
+type scope int
+
+const (
+	scopeWorkspace scope = iota
+	scopeTeam
+	scopeProject
+)
+
+// verdict is the quota decision for one pod.
+type verdict struct {
+	// admit is true when every quota has room for the pod.
+	admit bool
+	// scope, name and r say which quota is short (name is the team or
+	// project) when admit is false.
+	scope scope
+	name  string
+	r     res
+	// used and max are that quota's use and cap of r, and need the pod's
+	// request of r.
+	used, max, need int64
+}
+
+// usage is what one workspace holds: in total, per team and per project.
+type usage struct {
+	total   amounts
+	team    map[string]amounts
+	project map[string]amounts
+}
+
+func newUsage() usage {
+	return usage{team: map[string]amounts{}, project: map[string]amounts{}}
+}
+
+func (u *usage) add(team, project string, a amounts) {
+	u.total = u.total.plus(a)
+	if team != "" {
+		u.team[team] = u.team[team].plus(a)
+	}
+	u.project[project] = u.project[project].plus(a)
+}
+
+func (u *usage) sub(team, project string, a amounts) {
+	u.total = u.total.minus(a)
+	if team != "" {
+		if t := u.team[team].minus(a); t == (amounts{}) {
+			delete(u.team, team)
+		} else {
+			u.team[team] = t
+		}
+	}
+	if p := u.project[project].minus(a); p == (amounts{}) {
+		delete(u.project, project)
+	} else {
+		u.project[project] = p
+	}
+}
+
+// quotas is a Workspace's quotas as numbers.
+type quotas struct {
+	workspace limit
+	team      map[string]limit
+	project   limit
+	policy    carvev1.QueueingPolicy
+}
+
+func quotasOf(ws *carvev1.Workspace) quotas {
+	q := quotas{
+		workspace: limitOf(ws.Spec.Quota),
+		team:      map[string]limit{},
+		project:   limitOf(ws.Spec.ProjectQuota),
+		policy:    ws.Spec.Queueing.Policy,
+	}
+	for _, t := range ws.Spec.TeamQuotas {
+		q.team[t.Team] = limitOf(&t.Quota)
+	}
+	if q.policy == "" {
+		q.policy = carvev1.QueueingFairShare
+	}
+	return q
+}
+
+// decide is the quota decision for a pod of team and project needing req,
+// given what the workspace holds: admit when the workspace, the team (if it
+// has a quota) and the project all have room.
+func decide(q quotas, u usage, team, project string, req amounts) verdict {
+	check := func(l limit, used amounts, s scope, name string) (verdict, bool) {
+		r := l.shortfall(used, req)
+		if r < 0 {
+			return verdict{}, true
+		}
+		return verdict{scope: s, name: name, r: r, used: used[r], max: l.max[r], need: req[r]}, false
+	}
+	if v, ok := check(q.workspace, u.total, scopeWorkspace, ""); !ok {
+		return v
+	}
+	if tl, found := q.team[team]; found && team != "" {
+		if v, ok := check(tl, u.team[team], scopeTeam, team); !ok {
+			return v
+		}
+	}
+	if v, ok := check(q.project, u.project[project], scopeProject, project); !ok {
+		return v
+	}
+	return verdict{admit: true}
+}
+
+// format writes n of resource r the way a user reads it: CPUs in cores,
+// memory in binary units, GPUs and pods as counts.
+func format(r res, n int64) string {
+	switch r {
+	case resCPU:
+		return resource.NewMilliQuantity(n, resource.DecimalSI).String()
+	case resMemory:
+		return resource.NewQuantity(n, resource.BinarySI).String()
+	default:
+		return fmt.Sprint(n)
+	}
+}
+
+// message says why a pod waits, for the pod's condition and event, e.g.
+// "waiting for workspace ml-team quota: gpu 4/4 in use; 3rd in queue".
+func (v verdict) message(workspace string, position int) string {
+	var b strings.Builder
+	switch v.scope {
+	case scopeWorkspace:
+		fmt.Fprintf(&b, "waiting for workspace %s quota", workspace)
+	case scopeTeam:
+		fmt.Fprintf(&b, "waiting for team %s quota in workspace %s", v.name, workspace)
+	case scopeProject:
+		fmt.Fprintf(&b, "waiting for the project quota of namespace %s in workspace %s", v.name, workspace)
+	}
+	name := resNames[v.r]
+	fmt.Fprintf(&b, ": %s %s/%s in use", name, format(v.r, v.used), format(v.r, v.max))
+	if v.need > v.max {
+		fmt.Fprintf(&b, "; this pod needs %s %s, more than the whole quota: ask an admin to raise it or pick a smaller profile", name, format(v.r, v.need))
+		return b.String()
+	}
+	if position > 0 {
+		fmt.Fprintf(&b, "; %s in queue", ordinal(position))
+	}
+	return b.String()
+}
+
+func ordinal(n int) string {
+	suffix := "th"
+	if n%100 < 11 || n%100 > 13 {
+		switch n % 10 {
+		case 1:
+			suffix = "st"
+		case 2:
+			suffix = "nd"
+		case 3:
+			suffix = "rd"
+		}
+	}
+	return fmt.Sprintf("%d%s", n, suffix)
+}

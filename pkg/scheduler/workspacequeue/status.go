@@ -1,0 +1,197 @@
+package workspacequeue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/apis/config"
+)
+
+// statusWriter tells users why their pods wait: the carve.dev/Admitted
+// condition and an event on each held pod, with the quota that is short and
+// the pod's place in the queue. It never floods the API server: a change of
+// reason is written at once, a change of place at most every interval per
+// pod, all writes share one rate limit, and pods at the front of a queue are
+// written first.
+type statusWriter struct {
+	client   kubernetes.Interface
+	recorder events.EventRecorder
+	tracker  *tracker
+	interval time.Duration
+	limiter  *rate.Limiter
+	now      func() time.Time
+
+	kick    chan struct{}
+	mu      sync.Mutex
+	dirty   map[string]bool
+	written map[types.UID]*written
+}
+
+// written is what the writer last wrote on a pod.
+type written struct {
+	message string
+	at      time.Time
+	since   metav1.Time
+}
+
+func newStatusWriter(client kubernetes.Interface, recorder events.EventRecorder, t *tracker, args *config.WorkspaceQueueArgs) *statusWriter {
+	qps := float64(args.StatusUpdatesPerSecond)
+	return &statusWriter{
+		client:   client,
+		recorder: recorder,
+		tracker:  t,
+		interval: args.StatusUpdateInterval.Duration,
+		limiter:  rate.NewLimiter(rate.Limit(qps), int(args.StatusUpdatesPerSecond)),
+		now:      time.Now,
+		kick:     make(chan struct{}, 1),
+		dirty:    map[string]bool{},
+		written:  map[types.UID]*written{},
+	}
+}
+
+// changed marks a workspace's queue as changed.
+func (s *statusWriter) changed(workspace string) {
+	s.mu.Lock()
+	s.dirty[workspace] = true
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *statusWriter) run(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	tick := s.interval
+	if tick <= 0 {
+		tick = time.Second
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+		case <-t.C:
+		}
+		s.flush(ctx, logger)
+	}
+}
+
+// flush writes what is due for every changed workspace; a workspace with
+// writes left over (rate limit, interval) stays marked for the next round.
+func (s *statusWriter) flush(ctx context.Context, logger klog.Logger) {
+	s.mu.Lock()
+	dirty := make([]string, 0, len(s.dirty))
+	for ws := range s.dirty {
+		dirty = append(dirty, ws)
+	}
+	clear(s.dirty)
+	s.mu.Unlock()
+	sort.Strings(dirty)
+
+	for _, pod := range s.tracker.drainStarted() {
+		s.admitted(ctx, logger, pod)
+	}
+	for _, ws := range dirty {
+		if !s.flushWorkspace(ctx, logger, ws) {
+			s.mu.Lock()
+			s.dirty[ws] = true
+			s.mu.Unlock()
+		}
+	}
+}
+
+// flushWorkspace writes the due updates of one queue, front first, and
+// reports whether nothing is left to write.
+func (s *statusWriter) flushWorkspace(ctx context.Context, logger klog.Logger, ws string) bool {
+	queue, _ := s.tracker.queue(ws)
+	done := true
+	now := s.now()
+	for _, w := range queue {
+		msg := w.verdict.message(ws, w.position)
+		s.mu.Lock()
+		last := s.written[w.pod.UID]
+		s.mu.Unlock()
+		if last != nil && last.message == msg {
+			continue
+		}
+		if last != nil && now.Sub(last.at) < s.interval {
+			done = false
+			continue
+		}
+		if !s.limiter.Allow() {
+			return false
+		}
+		since := metav1.NewTime(now)
+		if last != nil {
+			since = last.since
+		}
+		if err := s.patch(ctx, w.pod, corev1.ConditionFalse, carvev1.ReasonWaitingForQuota, msg, since); err != nil {
+			if !apierrors.IsNotFound(err) {
+				logger.V(2).Info("Could not write a waiting pod's condition", "pod", klog.KObj(w.pod), "err", err)
+				done = false
+			}
+			continue
+		}
+		s.recorder.Eventf(w.pod, nil, corev1.EventTypeNormal, carvev1.ReasonWaitingForQuota, "Queue", msg)
+		s.mu.Lock()
+		s.written[w.pod.UID] = &written{message: msg, at: now, since: since}
+		s.mu.Unlock()
+	}
+	return done
+}
+
+// admitted turns a pod's condition True once it leaves the queue, if the
+// pod was ever told it waits.
+func (s *statusWriter) admitted(ctx context.Context, logger klog.Logger, pod *corev1.Pod) {
+	s.mu.Lock()
+	last, ok := s.written[pod.UID]
+	delete(s.written, pod.UID)
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	waited := s.now().Sub(last.since.Time).Round(time.Second)
+	msg := fmt.Sprintf("admitted to the quota of workspace %s after waiting %s", workspaceOf(pod), waited)
+	// Admission is always written: a stale "waiting" would mislead.
+	_ = s.limiter.Wait(ctx)
+	if err := s.patch(ctx, pod, corev1.ConditionTrue, carvev1.ReasonAdmitted, msg, metav1.NewTime(s.now())); err != nil && !apierrors.IsNotFound(err) {
+		logger.V(2).Info("Could not write an admitted pod's condition", "pod", klog.KObj(pod), "err", err)
+		return
+	}
+	s.recorder.Eventf(pod, nil, corev1.EventTypeNormal, carvev1.ReasonAdmitted, "Admit", msg)
+}
+
+// patch sets the carve.dev/Admitted condition with a strategic merge patch
+// of the status, which merges conditions by type and leaves the others.
+func (s *statusWriter) patch(ctx context.Context, pod *corev1.Pod, status corev1.ConditionStatus, reason, msg string, since metav1.Time) error {
+	cond := corev1.PodCondition{
+		Type:               carvev1.PodConditionAdmitted,
+		Status:             status,
+		Reason:             reason,
+		Message:            msg,
+		LastTransitionTime: since,
+	}
+	body, err := json.Marshal(map[string]any{"status": map[string]any{"conditions": []corev1.PodCondition{cond}}})
+	if err != nil {
+		return err
+	}
+	_, err = s.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{}, "status")
+	return err
+}

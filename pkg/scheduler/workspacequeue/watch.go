@@ -1,0 +1,122 @@
+package workspacequeue
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+)
+
+// collectEvery is how often entries of pods that vanished without a seen
+// deletion are dropped; collectAfter spares entries younger than that.
+const (
+	collectEvery = time.Minute
+	collectAfter = time.Minute
+)
+
+// watch starts the plugin's own informers and waits until they have
+// delivered every existing pod and Workspace. The plugin does not share
+// kube-scheduler's pod informer: that one starts only after the plugins are
+// built, and a held pod could be admitted while the bound pods that fill
+// its quota are still being listed. Only workspace pods that have not
+// finished are watched.
+func (pl *WorkspaceQueue) watch(ctx context.Context) error {
+	logger := klog.FromContext(ctx)
+	pods := coreinformers.NewFilteredPodInformer(pl.handle.ClientSet(), metav1.NamespaceAll, 0, cache.Indexers{}, func(o *metav1.ListOptions) {
+		o.LabelSelector = carvev1.LabelWorkspace
+		o.FieldSelector = "status.phase!=Succeeded,status.phase!=Failed"
+	})
+	if err := pods.SetTransform(dropManagedFields); err != nil {
+		return err
+	}
+	podReg, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if pod, ok := obj.(*corev1.Pod); ok {
+				pl.wake(logger, pl.tracker.observe(pod))
+			}
+		},
+		UpdateFunc: func(_, obj any) {
+			if pod, ok := obj.(*corev1.Pod); ok {
+				pl.wake(logger, pl.tracker.observe(pod))
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if pod, ok := unwrap(obj).(*corev1.Pod); ok {
+				pl.wake(logger, pl.tracker.forget(pod))
+				pl.status.changed(workspaceOf(pod))
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	dyn, err := dynamic.NewForConfig(pl.handle.KubeConfig())
+	if err != nil {
+		return fmt.Errorf("building a client for Workspaces: %w", err)
+	}
+	workspaces := dynamicinformer.NewFilteredDynamicInformer(dyn, carvev1.GroupVersion.WithResource("workspaces"), metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
+	wsReg, err := workspaces.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { pl.logWorkspaceError(logger, pl.applyWorkspace(logger, nil, obj)) },
+		UpdateFunc: func(old, obj any) { pl.logWorkspaceError(logger, pl.applyWorkspace(logger, old, obj)) },
+		DeleteFunc: func(obj any) { pl.logWorkspaceError(logger, pl.applyWorkspace(logger, obj, nil)) },
+	})
+	if err != nil {
+		return err
+	}
+
+	go pods.Run(ctx.Done())
+	go workspaces.Run(ctx.Done())
+	syncCtx, cancel := context.WithTimeout(ctx, pl.args.StartupSyncTimeout.Duration)
+	defer cancel()
+	if !cache.WaitForCacheSync(syncCtx.Done(), podReg.HasSynced, wsReg.HasSynced) {
+		return fmt.Errorf("rebuilding quota accounting: workspace pods and Workspaces were not listed within %s; check that the carve.dev CRDs are installed and that the scheduler may list and watch pods and workspaces.carve.dev", pl.args.StartupSyncTimeout.Duration)
+	}
+	logger.Info("Rebuilt workspace quota accounting from the API", "pods", len(pods.GetStore().ListKeys()), "workspaces", len(workspaces.GetStore().ListKeys()))
+
+	go pl.collectLoop(ctx, logger, pods.GetStore())
+	return nil
+}
+
+func (pl *WorkspaceQueue) logWorkspaceError(logger klog.Logger, err error) {
+	if err != nil {
+		logger.Error(err, "Ignoring a Workspace the plugin cannot read")
+	}
+}
+
+func (pl *WorkspaceQueue) collectLoop(ctx context.Context, logger klog.Logger, store cache.Store) {
+	t := time.NewTicker(collectEvery)
+	defer t.Stop()
+	exists := func(pod *corev1.Pod) bool {
+		obj, ok, err := store.GetByKey(pod.Namespace + "/" + pod.Name)
+		if err != nil || !ok {
+			return false
+		}
+		cur, isPod := obj.(*corev1.Pod)
+		return isPod && cur.UID == pod.UID
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pl.wake(logger, pl.tracker.collect(exists, time.Now().Add(-collectAfter)))
+		}
+	}
+}
+
+func dropManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.ObjectMetaAccessor); ok {
+		m.GetObjectMeta().SetManagedFields(nil)
+	}
+	return obj, nil
+}
