@@ -168,4 +168,3 @@ func TestRequestOf(t *testing.T) {
 		}
 	}
 }
-
