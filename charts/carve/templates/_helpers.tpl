@@ -66,3 +66,31 @@ file arrive as the booleans true/false (YAML 1.1).
 {{- $v := .Values.controller.podLevelResources }}
 {{- if kindIs "bool" $v }}{{ ternary "on" "off" $v }}{{ else }}{{ $v }}{{ end }}
 {{- end }}
+
+{{/* carve-cloudprovider's Deployment, Service, ServiceAccount and RBAC objects. */}}
+{{- define "carve.cloudprovider.fullname" -}}
+{{- include "carve.fullname" . }}-cloudprovider
+{{- end }}
+
+{{/* Selector of carve-cloudprovider's pods; never changes within a release. */}}
+{{- define "carve.cloudprovider.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "carve.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: cloudprovider
+{{- end }}
+
+{{- define "carve.cloudprovider.labels" -}}
+{{ include "carve.labels" . }}
+app.kubernetes.io/component: cloudprovider
+{{- end }}
+
+{{- define "carve.cloudprovider.image" -}}
+{{- with .Values.cloudProvider.image }}
+{{- printf "%s:%s" .repository (default $.Chart.AppVersion .tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Where carve-cloudprovider's TLS Secret is mounted. */}}
+{{- define "carve.cloudprovider.tlsDir" -}}
+/etc/carve-cloudprovider/tls
+{{- end }}
