@@ -27,6 +27,11 @@ func TestLint(t *testing.T) {
 	if out, err := helm(t, "lint", "--strict", chartDir); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	for _, values := range []string{cloudProviderTLS, cloudProviderInsecure} {
+		if out, err := helm(t, "lint", "--strict", chartDir, "-f", valuesFile(t, values)); err != nil {
+			t.Errorf("values %q: %v\n%s", values, err, out)
+		}
+	}
 }
 
 // TestTemplateIsConsistent renders the chart under the usual release name
@@ -329,7 +334,12 @@ func TestSchemaRejects(t *testing.T) {
 		{"controller: {image: {pullPolicy: Sometimes}}", "/controller/image/pullPolicy"},
 		{"controller: {replica: 1}", "'replica' not allowed"},
 		{"scheduler: {enabled: true}", "/scheduler/enabled"},
-		{"cloudProvider: {enabled: true}", "/cloudProvider/enabled"},
+		// carve-cloudprovider serves mutual TLS from a Secret, or plaintext
+		// when told so explicitly, never both.
+		{"cloudProvider: {enabled: true}", "/cloudProvider/tls/secretName"},
+		{"cloudProvider: {enabled: true, insecure: true, tls: {secretName: x}}", "/cloudProvider/tls/secretName"},
+		{"cloudProvider: {enabled: true, port: 0, insecure: true}", "/cloudProvider/port"},
+		{"cloudProvider: {enabled: true, replicas: 2, insecure: true}", "'replicas' not allowed"},
 	} {
 		out, err := helm(t, "template", "carve", chartDir, "-n", "carve-system", "-f", valuesFile(t, tc.values))
 		if err == nil {

@@ -1,8 +1,8 @@
 // Package chart tests the Helm chart charts/carve with the helm binary that
 // hack/control-plane-tools.sh builds: it lints and renders the chart, checks
-// the rendered objects agree with one another and with carve-controller's
-// flags and needs, checks the values schema rejects bad values, checks the
-// chart's CRDs are copies of manifests/crds, and installs the chart into a
-// real local control plane, running carve-controller there with exactly the
-// permissions the chart gives it.
+// the rendered objects agree with one another and with the flags and needs
+// of carve-controller and carve-cloudprovider, checks the values schema
+// rejects bad values, checks the chart's CRDs are copies of manifests/crds,
+// and installs the chart into a real local control plane, running both
+// binaries there with exactly the permissions the chart gives them.
 package chart

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/carve-dev/carve/test/framework"
 )
@@ -145,15 +146,30 @@ func controllerBinary(t *testing.T) string {
 	return path
 }
 
-var buildController = sync.OnceValues(func() (string, error) {
-	out := filepath.Join(binDir, "carve-controller")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/carve-controller")
+var buildController = sync.OnceValues(func() (string, error) { return goBuild("carve-controller") })
+
+// cloudProviderBinary builds cmd/carve-cloudprovider once per test binary.
+func cloudProviderBinary(t *testing.T) string {
+	t.Helper()
+	path, err := buildCloudProvider()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+var buildCloudProvider = sync.OnceValues(func() (string, error) { return goBuild("carve-cloudprovider") })
+
+// goBuild builds ./cmd/<name> into binDir.
+func goBuild(name string) (string, error) {
+	out := filepath.Join(binDir, name)
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/"+name)
 	cmd.Dir = framework.RepoRoot()
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building carve-controller: %w\n%s", err, b)
+		return "", fmt.Errorf("building %s: %w\n%s", name, err, b)
 	}
 	return out, nil
-})
+}
 
 // binDir holds what the tests build; TestMain removes it.
 var binDir string
@@ -170,6 +186,20 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(binDir)
 	return m.Run()
+}
+
+// named returns the rendered object of type T with that namespace and name,
+// failing if there is none.
+func named[T client.Object](t *testing.T, objs []runtime.Object, namespace, name string) T {
+	t.Helper()
+	for _, o := range all[T](objs) {
+		if o.GetName() == name && o.GetNamespace() == namespace {
+			return o
+		}
+	}
+	var zero T
+	t.Fatalf("no rendered %T %s/%s", zero, namespace, name)
+	return zero
 }
 
 // flags turns args of the form --name=value into a map, failing on any

@@ -56,23 +56,31 @@ func TestInstall(t *testing.T) {
 	})
 	kube := c.Client
 
-	notes, err := helm(t, "install", release, chartDir, "--namespace", namespace, "--create-namespace", "--kubeconfig", c.Kubeconfig)
+	// With carve-cloudprovider, over mutual TLS (the Secret need not exist:
+	// no pod runs here).
+	notes, err := helm(t, "install", release, chartDir, "--namespace", namespace, "--create-namespace", "--kubeconfig", c.Kubeconfig,
+		"-f", valuesFile(t, cloudProviderTLS))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// NOTES.txt tells how to make a namespace a workspace project and how to
-	// remove the webhook configurations after uninstalling.
+	// NOTES.txt tells how to make a namespace a workspace project, how to
+	// remove the webhook configurations after uninstalling, and the
+	// autoscaler's cloud-config.
 	for _, want := range []string{
 		"kubectl label namespace <namespace> carve.dev/workspace=<workspace>",
 		cleanupCommand,
+		`address: "carve-cloudprovider.carve-system.svc:8086"`,
 	} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("helm install output does not contain %q:\n%s", want, notes)
 		}
 	}
-	rendered := render(t, release, namespace, "")
+	rendered := render(t, release, namespace, cloudProviderTLS)
 	checkInstalled(ctx, t, c, rendered)
 
+	// carve-cloudprovider first: once carve-controller has registered its
+	// webhooks (served by no pod here), NodePools cannot be created.
+	runCloudProviderAsServiceAccount(ctx, t, c)
 	runControllerAsServiceAccount(ctx, t, c)
 
 	if _, err := helm(t, "uninstall", release, "--namespace", namespace, "--kubeconfig", c.Kubeconfig); err != nil {
@@ -82,7 +90,10 @@ func TestInstall(t *testing.T) {
 		_, err := kube.AppsV1().Deployments(namespace).Get(ctx, "carve-controller", metav1.GetOptions{})
 		_, err2 := kube.RbacV1().ClusterRoles().Get(ctx, "carve-controller", metav1.GetOptions{})
 		_, err3 := kube.CoreV1().Services(namespace).Get(ctx, "carve-webhook", metav1.GetOptions{})
-		return apierrors.IsNotFound(err) && apierrors.IsNotFound(err2) && apierrors.IsNotFound(err3), nil
+		_, err4 := kube.AppsV1().Deployments(namespace).Get(ctx, "carve-cloudprovider", metav1.GetOptions{})
+		_, err5 := kube.RbacV1().Roles(metav1.NamespaceDefault).Get(ctx, "carve-cloudprovider-events", metav1.GetOptions{})
+		return apierrors.IsNotFound(err) && apierrors.IsNotFound(err2) && apierrors.IsNotFound(err3) &&
+			apierrors.IsNotFound(err4) && apierrors.IsNotFound(err5), nil
 	})
 	if err != nil {
 		t.Errorf("the chart's objects are still there after helm uninstall: %v", err)
