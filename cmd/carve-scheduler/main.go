@@ -10,17 +10,9 @@ import (
 	"k8s.io/component-base/cli"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 
-	// Registers WorkspaceQueueArgs and BinPackArgs with kube-scheduler's
-	// config scheme, so their args are decoded, defaulted and converted.
-	_ "github.com/carve-dev/carve/pkg/apis/config/scheme"
-	"github.com/carve-dev/carve/pkg/scheduler/binpack"
-	"github.com/carve-dev/carve/pkg/scheduler/workspacequeue"
+	"github.com/carve-dev/carve/pkg/scheduler"
 )
 
 func main() {
-	cmd := app.NewSchedulerCommand(
-		app.WithPlugin(workspacequeue.Name, workspacequeue.New),
-		app.WithPlugin(binpack.Name, binpack.New),
-	)
-	os.Exit(cli.Run(cmd))
+	os.Exit(cli.Run(app.NewSchedulerCommand(scheduler.Plugins()...)))
 }
