@@ -82,8 +82,7 @@ func (pl *WorkspaceQueue) PreEnqueue(ctx context.Context, pod *corev1.Pod) *fwk.
 	if ws == "" {
 		return nil
 	}
-	admitted, v, others := pl.tracker.enqueue(pod)
-	pl.wake(klog.FromContext(ctx), others)
+	admitted, v := pl.tracker.enqueue(pod)
 	pl.status.changed(ws)
 	if admitted {
 		return nil

@@ -97,10 +97,9 @@ func (t *tracker) newEntry(pod *corev1.Pod) *entry {
 }
 
 // enqueue is PreEnqueue's decision: it puts the pod in its workspace's queue
-// (if it is not admitted yet), admits what the quotas allow in queue order,
-// and says whether this pod may be scheduled. Other pods admitted on the way
-// are returned so the caller can wake them.
-func (t *tracker) enqueue(pod *corev1.Pod) (admitted bool, v verdict, others []*corev1.Pod) {
+// (if it is not admitted yet) and says whether it may be scheduled. It is
+// O(1): a held pod is re-checked only when quota frees.
+func (t *tracker) enqueue(pod *corev1.Pod) (admitted bool, v verdict) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.entries[pod.UID]
@@ -108,26 +107,29 @@ func (t *tracker) enqueue(pod *corev1.Pod) (admitted bool, v verdict, others []*
 		if _, deleted := t.gone[pod.UID]; deleted {
 			// The pod is gone; whatever the queue does with it, it must not
 			// hold quota.
-			return true, verdict{admit: true}, nil
+			return true, verdict{admit: true}
 		}
 		e = t.newEntry(pod)
 		t.entries[pod.UID] = e
 	}
 	e.pod = pod
 	if e.admitted {
-		return true, verdict{admit: true}, nil
+		return true, verdict{admit: true}
 	}
 	w := t.ws(e.workspace)
-	if _, queued := w.waiting[e.uid]; !queued {
-		w.waiting[e.uid] = e
-		w.gen++
+	// Every change that can make room (a pod gone, a resize down, a quota
+	// raised) runs admitWaiting at once, which leaves no waiting pod that
+	// fits. So a pod already waiting still cannot start, and a new pod only
+	// needs its own check: if it fits, no pod ahead of it does.
+	if _, queued := w.waiting[e.uid]; queued {
+		return false, e.verdict
 	}
-	for _, a := range t.admitWaiting(w) {
-		if a != e {
-			others = append(others, a.pod)
-		}
+	w.waiting[e.uid] = e
+	w.gen++
+	if e.verdict = t.decide(w, e); e.verdict.admit {
+		t.admit(w, e)
 	}
-	return e.admitted, e.verdict, others
+	return e.admitted, e.verdict
 }
 
 // reserve is the last check before a pod is bound: it must hold quota. A
@@ -404,6 +406,8 @@ func (t *tracker) queue(workspace string) ([]waitingPod, uint64) {
 	sort.Slice(es, func(i, j int) bool { return w.before(es[i], es[j]) })
 	out := make([]waitingPod, len(es))
 	for i, e := range es {
+		// Fresh: admissions since the last pass changed the numbers.
+		e.verdict = t.decide(w, e)
 		out[i] = waitingPod{pod: e.pod, verdict: e.verdict, position: i + 1}
 	}
 	return out, w.gen

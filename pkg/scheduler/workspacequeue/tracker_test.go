@@ -45,7 +45,7 @@ func newTestTracker(ws *carvev1.Workspace) *tracker {
 func enqueueAll(tr *tracker, pods ...*corev1.Pod) []string {
 	out := []string{}
 	for _, p := range pods {
-		if ok, _, _ := tr.enqueue(p); ok {
+		if ok, _ := tr.enqueue(p); ok {
 			out = append(out, p.Namespace+"/"+p.Name)
 		}
 	}
@@ -58,7 +58,7 @@ func TestQuotaFilledNextWaitsWithReason(t *testing.T) {
 	if diff := cmp.Diff([]string{"alice/a", "alice/b"}, enqueueAll(tr, a, b, c)); diff != "" {
 		t.Fatalf("admitted (-want +got):\n%s", diff)
 	}
-	ok, v, _ := tr.enqueue(c)
+	ok, v := tr.enqueue(c)
 	if ok {
 		t.Fatal("c admitted past a full quota")
 	}
@@ -67,7 +67,7 @@ func TestQuotaFilledNextWaitsWithReason(t *testing.T) {
 	}
 	// Re-running PreEnqueue on an admitted pod keeps it admitted and does
 	// not count it twice.
-	if ok, _, _ := tr.enqueue(a); !ok {
+	if ok, _ := tr.enqueue(a); !ok {
 		t.Error("admitted pod a refused on a second PreEnqueue")
 	}
 	if got := tr.workspaces["ml"].used.total[resCPU]; got != 4000 {
@@ -232,7 +232,7 @@ func TestDeletedPodNeverHoldsQuota(t *testing.T) {
 	tr := newTestTracker(ut.MakeWorkspace("ml", "small").Quota("1", "", "", -1).Obj())
 	p := pod("p", "alice", "", 0, "1")
 	tr.forget(p) // the informer saw the deletion first
-	if ok, _, _ := tr.enqueue(p); !ok {
+	if ok, _ := tr.enqueue(p); !ok {
 		t.Error("a late PreEnqueue of a deleted pod should pass without holding quota")
 	}
 	if got := tr.workspaces["ml"].used.total; got != (amounts{}) {
@@ -260,7 +260,7 @@ func TestResizeDownAdmits(t *testing.T) {
 func TestUnknownWorkspaceAdmits(t *testing.T) {
 	tr := newTracker(func() time.Time { return t0 })
 	p := ut.MakePod("p", "x").UID("p").Workspace("nowhere", "").Container("c", "64", "1Ti").Obj()
-	if ok, _, _ := tr.enqueue(p); !ok {
+	if ok, _ := tr.enqueue(p); !ok {
 		t.Error("a pod of a workspace with no Workspace object was held")
 	}
 }
