@@ -31,7 +31,9 @@ type Platform interface {
 	Delete(ctx context.Context, pool *carvev1.NodePool, ids []string) error
 	// Instances lists the pool's instances, including those being created
 	// (possibly under placeholder ids, see doc.go) and those being deleted.
-	// An instance's id is the spec.providerID of its Node.
+	// An instance's id is the spec.providerID of its Node. The order is
+	// the platform's: the autoscaler asks for it in every loop, and sorting
+	// thousands of ids would cost more than listing them.
 	Instances(ctx context.Context, pool *carvev1.NodePool) ([]Instance, error)
 	// TargetSize is the number of instances the pool is asked to have:
 	// running and creating ones, not those being deleted.

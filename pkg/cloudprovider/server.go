@@ -232,15 +232,19 @@ func (s *Server) NodeGroupNodes(ctx context.Context, req *externalgrpc.NodeGroup
 	if err != nil {
 		return nil, Status(fmt.Errorf("listing instances of node group %s: %w", pool.Name, err))
 	}
-	resp := &externalgrpc.NodeGroupNodesResponse{}
-	for _, in := range instances {
-		resp.Instances = append(resp.Instances, toInstance(in))
+	// Pools have thousands of instances: their messages are made in two
+	// allocations, not two each.
+	resp := &externalgrpc.NodeGroupNodesResponse{Instances: make([]*externalgrpc.Instance, len(instances))}
+	msgs := make([]externalgrpc.Instance, len(instances))
+	statuses := make([]externalgrpc.InstanceStatus, len(instances))
+	for i, in := range instances {
+		resp.Instances[i] = toInstance(in, &msgs[i], &statuses[i])
 	}
 	return resp, nil
 }
 
-func toInstance(in Instance) *externalgrpc.Instance {
-	st := &externalgrpc.InstanceStatus{}
+// toInstance fills msg and st, zero, from in.
+func toInstance(in Instance, msg *externalgrpc.Instance, st *externalgrpc.InstanceStatus) *externalgrpc.Instance {
 	switch in.State {
 	case StateRunning:
 		st.InstanceState = externalgrpc.InstanceStatus_instanceRunning
@@ -257,7 +261,8 @@ func toInstance(in Instance) *externalgrpc.Instance {
 		}
 		st.ErrorInfo = &externalgrpc.InstanceErrorInfo{ErrorCode: in.Error.Code, ErrorMessage: in.Error.Message, InstanceErrorClass: class}
 	}
-	return &externalgrpc.Instance{Id: in.ID, Status: st}
+	msg.Id, msg.Status = in.ID, st
+	return msg
 }
 
 // Refresh does nothing: pools and nodes come from watches, always current.

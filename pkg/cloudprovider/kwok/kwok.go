@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -58,7 +57,9 @@ var (
 )
 
 // New returns a kwok platform writing through c and reading Nodes through
-// reader.
+// reader: a *cloudprovider.PoolNodes in carve-cloudprovider, so that a
+// pool's Nodes are read without scanning or copying the cluster's (see
+// cloudprovider.PoolNodesOf).
 func New(c client.Client, reader client.Reader) *Platform {
 	return &Platform{
 		client: c, reader: reader, now: time.Now,
@@ -162,59 +163,74 @@ func (p *Platform) Delete(ctx context.Context, pool *carvev1.NodePool, ids []str
 }
 
 // Instances lists the pool's Nodes (those with its kwok provider id) and the
-// Nodes created but not yet in the cache.
+// Nodes created but not yet in the cache, in no particular order.
 func (p *Platform) Instances(ctx context.Context, pool *carvev1.NodePool) ([]cloudprovider.Instance, error) {
-	nodes := &corev1.NodeList{}
-	if err := p.reader.List(ctx, nodes, client.MatchingLabels{carvev1.LabelNodePool: pool.Name}); err != nil {
-		return nil, fmt.Errorf("listing nodes of node group %s: %w", pool.Name, classify(err))
+	nodes, err := cloudprovider.PoolNodesOf(ctx, p.reader, pool.Name)
+	if err != nil {
+		return nil, classify(err)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	pending, deleting := setOf(p.pending, pool.Name), setOf(p.deleting, pool.Name)
-	seen := map[string]bool{}
-	var out []cloudprovider.Instance
-	for _, n := range nodes.Items {
-		if poolName, _, ok := ParseProviderID(n.Spec.ProviderID); !ok || poolName != pool.Name {
-			continue // labelled with the pool, but not one of ours
-		}
-		seen[n.Name] = true
-		delete(pending, n.Name)
-		state := cloudprovider.StateRunning
-		if n.DeletionTimestamp != nil || deleting[n.Name] {
-			state = cloudprovider.StateDeleting
-		}
-		out = append(out, cloudprovider.Instance{ID: n.Spec.ProviderID, State: state})
-	}
-	for name := range deleting {
-		if !seen[name] {
-			delete(deleting, name) // gone from the cache: deletion done
-		}
-	}
-	for name, at := range pending {
-		if p.now().Sub(at) > pendingTTL {
-			delete(pending, name) // created, never seen: deleted by someone else
-			continue
-		}
-		out = append(out, cloudprovider.Instance{ID: ProviderID(pool.Name, name), State: cloudprovider.StateCreating})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	out := make([]cloudprovider.Instance, 0, len(nodes))
+	p.each(pool, nodes, func(in cloudprovider.Instance) { out = append(out, in) })
 	return out, nil
 }
 
 // TargetSize counts the pool's Nodes that are not being deleted, plus those
 // created but not yet in the cache.
 func (p *Platform) TargetSize(ctx context.Context, pool *carvev1.NodePool) (int32, error) {
-	instances, err := p.Instances(ctx, pool)
+	nodes, err := cloudprovider.PoolNodesOf(ctx, p.reader, pool.Name)
 	if err != nil {
-		return 0, err
+		return 0, classify(err)
 	}
 	var n int32
-	for _, in := range instances {
+	p.each(pool, nodes, func(in cloudprovider.Instance) {
 		if in.State != cloudprovider.StateDeleting {
 			n++
 		}
-	}
+	})
 	return n, nil
+}
+
+// each calls fn with each of the pool's instances: its kwok Nodes among
+// nodes (the Nodes labelled with the pool), then the Nodes created but not
+// yet seen. On the way it forgets the created Nodes that nodes now show, and
+// the deleted ones they no longer show. The autoscaler asks for every
+// pool's instances and target size in every loop; nodes come from
+// cloudprovider.PoolNodes, and nothing here allocates per Node.
+func (p *Platform) each(pool *carvev1.NodePool, nodes []cloudprovider.PoolNode, fn func(cloudprovider.Instance)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pending, deleting := p.pending[pool.Name], p.deleting[pool.Name]
+	var seen map[string]bool
+	if len(deleting) > 0 {
+		seen = make(map[string]bool, len(deleting))
+	}
+	for _, n := range nodes {
+		if poolName, _, ok := ParseProviderID(n.ProviderID); !ok || poolName != pool.Name {
+			continue // labelled with the pool, but not one of ours
+		}
+		delete(pending, n.Name)
+		state := cloudprovider.StateRunning
+		if n.Deleting || deleting[n.Name] {
+			state = cloudprovider.StateDeleting
+			if seen != nil {
+				seen[n.Name] = true
+			}
+		}
+		fn(cloudprovider.Instance{ID: n.ProviderID, State: state})
+	}
+	for name := range deleting {
+		if !seen[name] {
+			delete(deleting, name) // gone from the cache: deletion done
+		}
+	}
+	now := p.now()
+	for name, at := range pending {
+		if now.Sub(at) > pendingTTL {
+			delete(pending, name) // created, never seen: deleted by someone else
+			continue
+		}
+		fn(cloudprovider.Instance{ID: ProviderID(pool.Name, name), State: cloudprovider.StateCreating})
+	}
 }
 
 func setOf[V any](m map[string]map[string]V, pool string) map[string]V {

@@ -2,6 +2,8 @@ package kwok
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +68,8 @@ func states(t *testing.T, p *Platform, pool *carvev1.NodePool) ([]state, int32) 
 	for _, in := range instances {
 		out = append(out, state{in.ID, in.State})
 	}
+	// Instances lists in no particular order.
+	slices.SortFunc(out, func(a, b state) int { return strings.Compare(a.ID, b.ID) })
 	n, err := p.TargetSize(context.Background(), pool)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,7 +59,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("building the scheme: %w", err)
 	}
-	informers, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	// Nothing here reads managedFields; dropping them keeps a large
+	// cluster's Nodes smaller in memory and cheaper to collect.
+	informers, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultTransform: cache.TransformStripManagedFields()})
 	if err != nil {
 		return fmt.Errorf("creating the informer cache: %w", err)
 	}
@@ -67,9 +70,15 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			return fmt.Errorf("starting the informer for %T: %w", obj, err)
 		}
 	}
+	// The platforms read Nodes through pools, which keeps them grouped by
+	// pool: they list a pool's Nodes for every pool in every autoscaler loop.
+	pools, err := cloudprovider.NewPoolNodes(ctx, informers)
+	if err != nil {
+		return err
+	}
 	cacheErr := make(chan error, 1)
 	go func() { cacheErr <- informers.Start(ctx) }()
-	if !informers.WaitForCacheSync(ctx) {
+	if !informers.WaitForCacheSync(ctx) || !toolscache.WaitForCacheSync(ctx.Done(), pools.HasSynced) {
 		return fmt.Errorf("waiting for the NodePool and Node informers to sync: %w", errors.Join(ctx.Err(), context.Cause(ctx)))
 	}
 	live, err := client.New(cfg, client.Options{Scheme: scheme})
@@ -77,7 +86,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("creating the API client: %w", err)
 	}
 	platforms := map[carvev1.PlatformType]cloudprovider.Platform{
-		carvev1.PlatformKwok: kwok.New(live, informers),
+		carvev1.PlatformKwok: kwok.New(live, pools),
 	}
 	recorder, err := startEvents(ctx, cfg, scheme)
 	if err != nil {
