@@ -59,7 +59,7 @@ fuzz:
 	$(GO) test ./pkg/webhooks -run '^$$' -fuzz '^FuzzPodWebhook$$' -fuzztime $(FUZZTIME)
 
 ## bench: every benchmark (figures and how to read them: docs/benchmarks.md)
-bench: bench-admission
+bench: bench-admission bench-cloudprovider
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./pkg/... | tee $(BIN)/bench-pkg.txt
 
 ## bench-admission: pod webhook latency at 1000 and 2000 reviews/s vs an allow-all floor
@@ -69,6 +69,15 @@ bench-admission: $(BENCHSTAT)
 	  $(GO) test -run '^$$' -bench BenchmarkPodAdmission -benchtime 1x -count $(BENCH_COUNT) -timeout 60m \
 	  ./test/bench/admission | tee $(BIN)/bench-admission.txt
 	$(BENCHSTAT) -col /server $(BIN)/bench-admission.txt
+
+## bench-cloudprovider: carve-cloudprovider's RPC latency with 50 pools x 2000 nodes vs a constant server
+.PHONY: bench-cloudprovider
+bench-cloudprovider: $(BENCHSTAT)
+	@mkdir -p $(BIN)
+	CARVE_BIN_DIR="$$(hack/control-plane-tools.sh | tail -n 1)" \
+	  $(GO) test -run '^$$' -bench BenchmarkRPC -benchtime 3000x -benchmem -count $(BENCH_COUNT) -timeout 60m \
+	  ./test/bench/cloudprovider | tee $(BIN)/bench-cloudprovider.txt
+	$(BENCHSTAT) -col /server $(BIN)/bench-cloudprovider.txt
 
 ## run: the whole system locally (control plane, carve, samples); Ctrl-C stops it
 run: build
