@@ -59,7 +59,7 @@ fuzz:
 	$(GO) test ./pkg/webhooks -run '^$$' -fuzz '^FuzzPodWebhook$$' -fuzztime $(FUZZTIME)
 
 ## bench: every benchmark (figures and how to read them: docs/benchmarks.md)
-bench: bench-admission bench-cloudprovider
+bench: bench-admission bench-packing bench-cloudprovider
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./pkg/... | tee $(BIN)/bench-pkg.txt
 
 ## bench-admission: pod webhook latency at 1000 and 2000 reviews/s vs an allow-all floor
@@ -89,3 +89,13 @@ stop:
 
 clean:
 	rm -rf $(BIN) .local
+
+## bench-packing: node-hours against the lower bound when a real scheduler places a day of
+## ML work (stock default and MostAllocated, and carve-scheduler when cmd/carve-scheduler exists)
+.PHONY: bench-packing
+bench-packing: $(BENCHSTAT)
+	@mkdir -p $(BIN)
+	CARVE_BIN_DIR="$$(hack/control-plane-tools.sh | tail -n 1)" \
+	  $(GO) test -run '^$$' -bench BenchmarkPacking -benchtime 1x -count $(BENCH_COUNT) -timeout 180m \
+	  ./test/bench/packing | tee $(BIN)/bench-packing.txt
+	$(BENCHSTAT) -col /scheduler $(BIN)/bench-packing.txt
