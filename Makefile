@@ -29,11 +29,12 @@ $(CONTROLLER_GEN) $(BENCHSTAT): hack/tools/dev/go.mod hack/tools/dev/go.sum
 control-plane:
 	@hack/control-plane-tools.sh
 
-## generate: deepcopy functions and CRDs from the API types
+## generate: deepcopy functions and CRDs from the API types; the chart's copies of them and of the scheduler config
 generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./pkg/apis/...
 	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=manifests/crds
 	hack/chart-crds.sh
+	hack/chart-scheduler-config.sh
 	hack/gen-proto.sh
 
 ## verify: generated files are current, code is formatted and vetted, modules tidy

@@ -6,13 +6,14 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 fail=0
-if ! git diff --quiet -- pkg/apis pkg/cloudprovider/externalgrpc manifests/crds charts/carve/crds; then
+if ! git diff --quiet -- pkg/apis pkg/cloudprovider/externalgrpc manifests/crds charts/carve/crds charts/carve/files; then
   echo "verify: generated files are out of date; run 'make generate' and commit:" >&2
-  git diff --stat -- pkg/apis pkg/cloudprovider/externalgrpc manifests/crds charts/carve/crds >&2
+  git diff --stat -- pkg/apis pkg/cloudprovider/externalgrpc manifests/crds charts/carve/crds charts/carve/files >&2
   fail=1
 fi
 hack/chart-crds.sh --check || fail=1
-untracked=$(git ls-files --others --exclude-standard -- pkg/apis pkg/cloudprovider/externalgrpc manifests/crds charts/carve/crds)
+hack/chart-scheduler-config.sh --check || fail=1
+untracked=$(git ls-files --others --exclude-standard -- pkg/apis pkg/cloudprovider/externalgrpc manifests/crds charts/carve/crds charts/carve/files)
 if [ -n "$untracked" ]; then
   echo "verify: generated files not committed:" >&2
   echo "$untracked" >&2
