@@ -94,3 +94,41 @@ app.kubernetes.io/component: cloudprovider
 {{- define "carve.cloudprovider.tlsDir" -}}
 /etc/carve-cloudprovider/tls
 {{- end }}
+
+{{/* carve-scheduler's Deployment, ConfigMap, ServiceAccount and RBAC objects. */}}
+{{- define "carve.scheduler.fullname" -}}
+{{- include "carve.fullname" . }}-scheduler
+{{- end }}
+
+{{/* Selector of carve-scheduler's pods; never changes within a release. */}}
+{{- define "carve.scheduler.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "carve.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: scheduler
+{{- end }}
+
+{{- define "carve.scheduler.labels" -}}
+{{ include "carve.labels" . }}
+app.kubernetes.io/component: scheduler
+{{- end }}
+
+{{- define "carve.scheduler.image" -}}
+{{- with .Values.scheduler.image }}
+{{- printf "%s:%s" .repository (default $.Chart.AppVersion .tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+carve-scheduler's KubeSchedulerConfiguration: a copy of
+manifests/scheduler/config.yaml that hack/chart-scheduler-config.sh keeps
+current (make verify fails when it is not). It is served as it is; the
+templates read its leader election lock from it.
+*/}}
+{{- define "carve.scheduler.config" -}}
+{{- .Files.Get "files/scheduler-config.yaml" }}
+{{- end }}
+
+{{/* Where the ConfigMap is mounted in carve-scheduler's pod. */}}
+{{- define "carve.scheduler.configDir" -}}
+/etc/carve-scheduler
+{{- end }}
