@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/carve-dev/carve/pkg/webhooks"
 	"github.com/carve-dev/carve/test/framework"
@@ -27,7 +28,7 @@ func TestLint(t *testing.T) {
 	if out, err := helm(t, "lint", "--strict", chartDir); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, values := range []string{cloudProviderTLS, cloudProviderInsecure} {
+	for _, values := range []string{cloudProviderTLS, cloudProviderInsecure, schedulerOff, schedulerReplicas} {
 		if out, err := helm(t, "lint", "--strict", chartDir, "-f", valuesFile(t, values)); err != nil {
 			t.Errorf("values %q: %v\n%s", values, err, out)
 		}
@@ -40,18 +41,19 @@ func TestLint(t *testing.T) {
 // that really fronts its webhook port, probes hit the health port it opens,
 // RBAC binds the ServiceAccount it runs as, and the pod is locked down.
 func TestTemplateIsConsistent(t *testing.T) {
-	for _, tc := range []struct{ release, namespace, wantService string }{
-		{"carve", "carve-system", "carve-webhook"},
-		{"ml", "platform", "ml-carve-webhook"},
+	for _, tc := range []struct{ release, namespace, prefix, wantService string }{
+		{"carve", "carve-system", "carve", "carve-webhook"},
+		{"ml", "platform", "ml-carve", "ml-carve-webhook"},
 	} {
 		t.Run(tc.release, func(t *testing.T) {
 			objs := render(t, tc.release, tc.namespace, "")
-			checkConsistent(t, objs, tc.namespace, tc.wantService)
+			checkConsistent(t, objs, tc.namespace, tc.prefix, tc.wantService)
 		})
 	}
 }
 
-func checkConsistent(t *testing.T, objs []runtime.Object, namespace, wantService string) {
+func checkConsistent(t *testing.T, objs []runtime.Object, namespace, prefix, wantService string) {
+	name := prefix + "-controller"
 	for _, o := range objs {
 		switch o.(type) {
 		case *corev1.Namespace:
@@ -61,10 +63,7 @@ func checkConsistent(t *testing.T, objs []runtime.Object, namespace, wantService
 		}
 	}
 
-	d := only[*appsv1.Deployment](t, objs)
-	if d.Namespace != namespace {
-		t.Errorf("Deployment namespace = %q, want %q", d.Namespace, namespace)
-	}
+	d := named[*appsv1.Deployment](t, objs, namespace, name)
 	if len(d.Spec.Template.Spec.Containers) != 1 {
 		t.Fatalf("Deployment has %d containers, want 1", len(d.Spec.Template.Spec.Containers))
 	}
@@ -152,21 +151,21 @@ func checkConsistent(t *testing.T, objs []runtime.Object, namespace, wantService
 
 	// The pod runs as the rendered ServiceAccount, and that is whom the
 	// RBAC bindings name.
-	sa := only[*corev1.ServiceAccount](t, objs)
+	sa := named[*corev1.ServiceAccount](t, objs, namespace, name)
 	if d.Spec.Template.Spec.ServiceAccountName != sa.Name || sa.Namespace != namespace {
 		t.Errorf("pod runs as ServiceAccount %q, the chart renders %s/%s", d.Spec.Template.Spec.ServiceAccountName, sa.Namespace, sa.Name)
 	}
 	wantSubjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa.Name, Namespace: namespace}}
-	crb := only[*rbacv1.ClusterRoleBinding](t, objs)
-	cr := only[*rbacv1.ClusterRole](t, objs)
+	crb := named[*rbacv1.ClusterRoleBinding](t, objs, "", name)
+	cr := named[*rbacv1.ClusterRole](t, objs, "", name)
 	if diff := cmp.Diff(wantSubjects, crb.Subjects); diff != "" {
 		t.Errorf("ClusterRoleBinding subjects (-want +got):\n%s", diff)
 	}
 	if crb.RoleRef != (rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr.Name}) {
 		t.Errorf("ClusterRoleBinding refers to %+v, not the rendered ClusterRole %s", crb.RoleRef, cr.Name)
 	}
-	rb := only[*rbacv1.RoleBinding](t, objs)
-	role := only[*rbacv1.Role](t, objs)
+	rb := named[*rbacv1.RoleBinding](t, objs, namespace, name)
+	role := named[*rbacv1.Role](t, objs, namespace, name)
 	if diff := cmp.Diff(wantSubjects, rb.Subjects); diff != "" {
 		t.Errorf("RoleBinding subjects (-want +got):\n%s", diff)
 	}
@@ -225,13 +224,25 @@ func TestControllerAcceptsArgs(t *testing.T) {
 		"controller: {podLevelResources: off, metrics: {enabled: false, port: 8080}, logVerbosity: 4}",
 		"controller: {replicas: 3, webhook: {port: 10250, certSecretName: carve-tls}}",
 	} {
-		d := only[*appsv1.Deployment](t, render(t, "carve", "carve-system", values))
+		d := controllerDeployment(t, render(t, "carve", "carve-system", values))
 		args := append(slices.Clone(d.Spec.Template.Spec.Containers[0].Args), "-h")
 		out, err := exec.Command(bin, args...).CombinedOutput()
 		if err != nil {
 			t.Errorf("values %q: carve-controller %s: %v\n%s", values, strings.Join(args, " "), err, lastLines(out, 5))
 		}
 	}
+}
+
+// controllerDeployment returns carve-controller's Deployment of release
+// carve in carve-system.
+func controllerDeployment(t *testing.T, objs []runtime.Object) *appsv1.Deployment {
+	t.Helper()
+	return named[*appsv1.Deployment](t, objs, "carve-system", "carve-controller")
+}
+
+func isA[T runtime.Object](o runtime.Object) bool {
+	_, ok := o.(T)
+	return ok
 }
 
 func lastLines(b []byte, n int) string {
@@ -261,21 +272,24 @@ func TestRBAC(t *testing.T) {
 	wantRole := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}}}
 
 	objs := render(t, "carve", "carve-system", "")
-	if diff := cmp.Diff(wantCluster, only[*rbacv1.ClusterRole](t, objs).Rules); diff != "" {
+	if diff := cmp.Diff(wantCluster, named[*rbacv1.ClusterRole](t, objs, "", "carve-controller").Rules); diff != "" {
 		t.Errorf("ClusterRole rules (-want +got):\n%s", diff)
 	}
-	role := only[*rbacv1.Role](t, objs)
+	role := named[*rbacv1.Role](t, objs, "carve-system", "carve-controller")
 	if diff := cmp.Diff(wantRole, role.Rules); diff != "" {
 		t.Errorf("Role rules (-want +got):\n%s", diff)
-	}
-	if role.Namespace != "carve-system" {
-		t.Errorf("Role namespace = %q, want the release namespace", role.Namespace)
 	}
 
 	// With podLevelResources on or off there is no probe, hence no Role.
 	for _, mode := range []string{"on", "off"} {
 		objs := render(t, "carve", "carve-system", "controller: {podLevelResources: "+mode+"}")
-		if n := len(all[*rbacv1.Role](objs)) + len(all[*rbacv1.RoleBinding](objs)); n != 0 {
+		n := 0
+		for _, o := range objs {
+			if o, ok := o.(client.Object); ok && o.GetNamespace() == "carve-system" && (isA[*rbacv1.Role](o) || isA[*rbacv1.RoleBinding](o)) {
+				n++
+			}
+		}
+		if n != 0 {
 			t.Errorf("podLevelResources=%s renders %d Roles/RoleBindings, want none", mode, n)
 		}
 	}
@@ -293,7 +307,7 @@ func TestPodLevelResources(t *testing.T) {
 		{"true", "on"},
 		{"false", "off"},
 	} {
-		d := only[*appsv1.Deployment](t, render(t, "carve", "carve-system", "controller: {podLevelResources: "+tc.value+"}"))
+		d := controllerDeployment(t, render(t, "carve", "carve-system", "controller: {podLevelResources: "+tc.value+"}"))
 		if got := flags(t, d.Spec.Template.Spec.Containers[0].Args)["pod-level-resources"]; got != tc.want {
 			t.Errorf("podLevelResources: %s gives --pod-level-resources=%s, want %s", tc.value, got, tc.want)
 		}
@@ -304,7 +318,7 @@ func TestPodLevelResources(t *testing.T) {
 // certificates from a Secret instead of self-signed ones per pod.
 func TestCertSecret(t *testing.T) {
 	objs := render(t, "carve", "carve-system", "controller: {replicas: 2, webhook: {port: 9443, certSecretName: carve-tls}}")
-	d := only[*appsv1.Deployment](t, objs)
+	d := controllerDeployment(t, objs)
 	ctr := d.Spec.Template.Spec.Containers[0]
 	f := flags(t, ctr.Args)
 	if f["self-signed-certs"] != "false" {
@@ -333,7 +347,12 @@ func TestSchemaRejects(t *testing.T) {
 		{"controller: {webhook: {port: 70000}}", "/controller/webhook/port"},
 		{"controller: {image: {pullPolicy: Sometimes}}", "/controller/image/pullPolicy"},
 		{"controller: {replica: 1}", "'replica' not allowed"},
-		{"scheduler: {enabled: true}", "/scheduler/enabled"},
+		{"scheduler: {enabled: yes-please}", "/scheduler/enabled"},
+		{"scheduler: {replicas: 0}", "/scheduler/replicas"},
+		{"scheduler: {securePort: 0}", "/scheduler/securePort"},
+		{"scheduler: {image: {repository: ''}}", "/scheduler/image/repository"},
+		// The configuration is manifests/scheduler/config.yaml, not values.
+		{"scheduler: {config: {profiles: []}}", "'config' not allowed"},
 		// carve-cloudprovider serves mutual TLS from a Secret, or plaintext
 		// when told so explicitly, never both.
 		{"cloudProvider: {enabled: true}", "/cloudProvider/tls/secretName"},

@@ -38,10 +38,11 @@ const (
 )
 
 // TestInstall installs the chart into a real control plane (there is no
-// kubelet, so its pod never runs), checks what Helm created, then runs
-// carve-controller on the host with the installed Deployment's arguments
-// and as the installed ServiceAccount (impersonated): it must come up and
-// register its webhooks, which proves the chart's RBAC is enough. Finally it
+// kubelet, so its pods never run), checks what Helm created, then runs
+// carve-cloudprovider, carve-scheduler and carve-controller on the host,
+// each with its installed Deployment's arguments and as its installed
+// ServiceAccount (impersonated), and drives each through what needs a
+// permission, which proves the chart's RBAC is enough. Finally it
 // uninstalls the chart and checks what is left behind.
 func TestInstall(t *testing.T) {
 	ctx := t.Context()
@@ -64,12 +65,15 @@ func TestInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	// NOTES.txt tells how to make a namespace a workspace project, how to
-	// remove the webhook configurations after uninstalling, and the
-	// autoscaler's cloud-config.
+	// remove the webhook configurations after uninstalling, the
+	// autoscaler's cloud-config, and where carve-scheduler's lease and a
+	// waiting pod's reason are.
 	for _, want := range []string{
 		"kubectl label namespace <namespace> carve.dev/workspace=<workspace>",
 		cleanupCommand,
 		`address: "carve-cloudprovider.carve-system.svc:8086"`,
+		"kubectl -n kube-system get lease carve-scheduler",
+		"carve.dev/Admitted",
 	} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("helm install output does not contain %q:\n%s", want, notes)
@@ -78,9 +82,11 @@ func TestInstall(t *testing.T) {
 	rendered := render(t, release, namespace, cloudProviderTLS)
 	checkInstalled(ctx, t, c, rendered)
 
-	// carve-cloudprovider first: once carve-controller has registered its
-	// webhooks (served by no pod here), NodePools cannot be created.
+	// carve-controller last: once it has registered its webhooks (served
+	// by no pod here), NodePools, Workspaces and workspace pods cannot be
+	// created.
 	runCloudProviderAsServiceAccount(ctx, t, c)
+	runSchedulerAsServiceAccount(ctx, t, c)
 	runControllerAsServiceAccount(ctx, t, c)
 
 	if _, err := helm(t, "uninstall", release, "--namespace", namespace, "--kubeconfig", c.Kubeconfig); err != nil {
@@ -92,8 +98,12 @@ func TestInstall(t *testing.T) {
 		_, err3 := kube.CoreV1().Services(namespace).Get(ctx, "carve-webhook", metav1.GetOptions{})
 		_, err4 := kube.AppsV1().Deployments(namespace).Get(ctx, "carve-cloudprovider", metav1.GetOptions{})
 		_, err5 := kube.RbacV1().Roles(metav1.NamespaceDefault).Get(ctx, "carve-cloudprovider-events", metav1.GetOptions{})
+		_, err6 := kube.AppsV1().Deployments(namespace).Get(ctx, "carve-scheduler", metav1.GetOptions{})
+		_, err7 := kube.RbacV1().ClusterRoleBindings().Get(ctx, "carve-scheduler-kube-scheduler", metav1.GetOptions{})
+		_, err8 := kube.RbacV1().Roles(metav1.NamespaceSystem).Get(ctx, "carve-scheduler-leader-election", metav1.GetOptions{})
 		return apierrors.IsNotFound(err) && apierrors.IsNotFound(err2) && apierrors.IsNotFound(err3) &&
-			apierrors.IsNotFound(err4) && apierrors.IsNotFound(err5), nil
+			apierrors.IsNotFound(err4) && apierrors.IsNotFound(err5) && apierrors.IsNotFound(err6) &&
+			apierrors.IsNotFound(err7) && apierrors.IsNotFound(err8), nil
 	})
 	if err != nil {
 		t.Errorf("the chart's objects are still there after helm uninstall: %v", err)
