@@ -60,7 +60,7 @@ fuzz:
 	$(GO) test ./pkg/webhooks -run '^$$' -fuzz '^FuzzPodWebhook$$' -fuzztime $(FUZZTIME)
 
 ## bench: every benchmark (figures and how to read them: docs/benchmarks.md)
-bench: bench-admission bench-packing bench-cloudprovider
+bench: bench-admission bench-packing bench-cloudprovider bench-scheduler
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./pkg/... | tee $(BIN)/bench-pkg.txt
 
 ## bench-admission: pod webhook latency at 1000 and 2000 reviews/s vs an allow-all floor
@@ -79,6 +79,15 @@ bench-cloudprovider: $(BENCHSTAT)
 	  $(GO) test -run '^$$' -bench BenchmarkRPC -benchtime 3000x -benchmem -count $(BENCH_COUNT) -timeout 60m \
 	  ./test/bench/cloudprovider | tee $(BIN)/bench-cloudprovider.txt
 	$(BENCHSTAT) -col /server $(BIN)/bench-cloudprovider.txt
+
+## bench-scheduler: pods/s of carve-scheduler vs the stock kube-scheduler, 1000 nodes and 5000 pods
+.PHONY: bench-scheduler
+bench-scheduler: $(BENCHSTAT)
+	@mkdir -p $(BIN)
+	CARVE_BIN_DIR="$$(hack/control-plane-tools.sh | tail -n 1)" \
+	  $(GO) test -run '^$$' -bench BenchmarkSchedulingThroughput -benchtime 1x -count $(BENCH_COUNT) -timeout 120m \
+	  ./test/bench/scheduler | tee $(BIN)/bench-scheduler.txt
+	$(BENCHSTAT) -col /scheduler $(BIN)/bench-scheduler.txt
 
 ## run: the whole system locally (control plane, carve, samples); Ctrl-C stops it
 run: build
