@@ -1,0 +1,109 @@
+package workspacequeue
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/apis/config"
+	ut "github.com/carve-dev/carve/pkg/util/testing"
+)
+
+// testPlugin is the plugin without its informers and API writes: what
+// PreEnqueue and the hints decide, nothing else.
+func testPlugin(ws *carvev1.Workspace) *WorkspaceQueue {
+	tr := newTracker(func() time.Time { return t0 })
+	tr.setWorkspace(ws)
+	args := &config.WorkspaceQueueArgs{StatusUpdatesPerSecond: 1, StatusUpdateInterval: metav1.Duration{Duration: time.Second}}
+	return &WorkspaceQueue{tracker: tr, status: newStatusWriter(fake.NewClientset(), nil, tr, args)}
+}
+
+func TestPreEnqueue(t *testing.T) {
+	pl := testPlugin(ut.MakeWorkspace("ml", "small").Quota("1", "", "", -1).Obj())
+	ctx := t.Context()
+	if s := pl.PreEnqueue(ctx, ut.MakePod("plain", "default").Container("c", "64", "1Gi").Obj()); !s.IsSuccess() {
+		t.Errorf("a pod without the workspace label was held: %v", s)
+	}
+	if s := pl.PreEnqueue(ctx, pod("a", "alice", "", 0, "1")); !s.IsSuccess() {
+		t.Errorf("first pod held: %v", s)
+	}
+	s := pl.PreEnqueue(ctx, pod("b", "alice", "", 1, "1"))
+	if s.Code() != fwk.UnschedulableAndUnresolvable {
+		t.Fatalf("second pod: %v, want UnschedulableAndUnresolvable", s)
+	}
+	if got, want := s.Message(), "waiting for workspace ml quota: cpu 1/1 in use"; got != want {
+		t.Errorf("message %q, want %q", got, want)
+	}
+}
+
+func TestHintsQueueOnlyAdmittedPods(t *testing.T) {
+	pl := testPlugin(ut.MakeWorkspace("ml", "small").Quota("1", "", "", -1).Policy(carvev1.QueueingFIFO).Obj())
+	ctx := t.Context()
+	run, first, second := pod("run", "alice", "", 0, "1"), pod("first", "alice", "", 1, "1"), pod("second", "alice", "", 2, "1")
+	for _, p := range []*corev1.Pod{run, first, second} {
+		pl.PreEnqueue(ctx, p)
+	}
+	logger := klog.Background()
+	// The scheduler asks every held pod's hint for the same deletion; the
+	// first call applies it and wakes what it admitted.
+	pl.handle = &activations{}
+	for _, p := range []*corev1.Pod{second, first} {
+		h, err := pl.hintPodDeleted(logger, p, bound(run, "n1"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fwk.QueueSkip
+		if p == first {
+			want = fwk.Queue
+		}
+		if h != want {
+			t.Errorf("hint for %s: %v, want %v", p.Name, h, want)
+		}
+	}
+	if !pl.tracker.isAdmitted(first.UID) || pl.tracker.isAdmitted(second.UID) {
+		t.Error("the deletion did not admit exactly the first waiting pod")
+	}
+}
+
+func TestHintWorkspaceRaise(t *testing.T) {
+	ws := ut.MakeWorkspace("ml", "small").Quota("1", "", "", -1)
+	pl := testPlugin(ws.Obj())
+	pl.handle = &activations{}
+	ctx := t.Context()
+	a, b, c := pod("a", "alice", "", 0, "1"), pod("b", "alice", "", 1, "1"), pod("c", "alice", "", 2, "1")
+	for _, p := range []*corev1.Pod{a, b, c} {
+		pl.PreEnqueue(ctx, p)
+	}
+	raised := ws.Quota("2", "", "", -1).Obj()
+	raised.APIVersion, raised.Kind = carvev1.GroupVersion.String(), "Workspace"
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(raised)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{Object: obj}
+	for _, p := range []*corev1.Pod{c, b} {
+		h, err := pl.hintWorkspace(klog.Background(), p, nil, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]fwk.QueueingHint{"b": fwk.Queue, "c": fwk.QueueSkip}[p.Name]; h != want {
+			t.Errorf("hint for %s after raising cpu to 2: %v, want %v", p.Name, h, want)
+		}
+	}
+}
+
+// activations is a Handle whose Activate does nothing: the hints, not the
+// wake-up, are under test.
+type activations struct {
+	fwk.Handle
+}
+
+func (a *activations) Activate(klog.Logger, map[string]*corev1.Pod) {}
