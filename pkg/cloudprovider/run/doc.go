@@ -1,5 +1,6 @@
 // Package run assembles carve-cloudprovider: informers for NodePools and
-// Nodes, the platforms this build offers (kwok), the externalgrpc Server, and
+// Nodes (keeping only what it reads, cache.go), Nodes grouped by pool, the
+// platforms this build offers (kwok), the externalgrpc Server, and
 // a gRPC listener with the TLS the autoscaler's cloud-config asks for.
 // cmd/carve-cloudprovider and the integration tests both start it through
 // Run, so the tests exercise what ships.

@@ -59,9 +59,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("building the scheme: %w", err)
 	}
-	// Nothing here reads managedFields; dropping them keeps a large
-	// cluster's Nodes smaller in memory and cheaper to collect.
-	informers, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultTransform: cache.TransformStripManagedFields()})
+	informers, err := cache.New(cfg, cacheOptions(scheme))
 	if err != nil {
 		return fmt.Errorf("creating the informer cache: %w", err)
 	}
