@@ -86,8 +86,8 @@ func TestScoreOrdersNodes(t *testing.T) {
 		pod:  usage{milliCPU: 2000, memory: 4 * gi}, kind: kindModel,
 		order: []cand{
 			{"models, 40% full", cpuNode(6400, 0, [numKinds]float64{kindModel: 0.4})},
-			{"sessions, 50% full", cpuNode(8000, 0, [numKinds]float64{kindSession: 0.5})},
-			{"jobs, 60% full", cpuNode(9600, 0, [numKinds]float64{kindJob: 0.6})},
+			{"sessions, 45% full", cpuNode(7200, 0, [numKinds]float64{kindSession: 0.45})},
+			{"jobs, 50% full", cpuNode(8000, 0, [numKinds]float64{kindJob: 0.5})},
 		},
 	}, {
 		name: "fullness still wins by a wide enough margin",

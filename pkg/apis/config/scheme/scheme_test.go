@@ -70,7 +70,7 @@ func TestShippedConfig(t *testing.T) {
 	if !ok {
 		t.Fatalf("BinPack args are %T", args(t, cfg, "BinPack"))
 	}
-	if bp.LifetimeWeight != 40 || bp.Lifetimes["job"].Duration != 30*time.Minute || bp.DrainingTaintKey != "carve.dev/draining" || len(bp.GPUResources) == 0 {
+	if bp.LifetimeWeight != 20 || bp.Lifetimes["job"].Duration != 30*time.Minute || bp.DrainingTaintKey != "carve.dev/draining" || len(bp.GPUResources) == 0 {
 		t.Errorf("BinPack args not as shipped and defaulted: %+v", bp)
 	}
 }
@@ -93,8 +93,8 @@ profiles:
 		t.Fatal(err)
 	}
 	bp := args(t, cfg, "BinPack").(*config.BinPackArgs)
-	if bp.Lifetimes["job"].Duration != 10*time.Minute || bp.Lifetimes["session"].Duration != 4*time.Hour || bp.LifetimeWeight != 40 {
-		t.Errorf("BinPack args %+v: want job 10m kept, session 4h and weight 40 defaulted", bp)
+	if bp.Lifetimes["job"].Duration != 10*time.Minute || bp.Lifetimes["session"].Duration != 4*time.Hour || bp.LifetimeWeight != 20 {
+		t.Errorf("BinPack args %+v: want job 10m kept, session 4h and weight 20 defaulted", bp)
 	}
 	wq, ok := args(t, cfg, "WorkspaceQueue").(*config.WorkspaceQueueArgs)
 	if !ok || wq.StatusUpdatesPerSecond != 20 {

@@ -14,7 +14,7 @@ const (
 	DefaultStatusUpdateInterval   = 10 * time.Second
 	DefaultStatusUpdatesPerSecond = 20
 	DefaultStartupSyncTimeout     = 2 * time.Minute
-	DefaultLifetimeWeight         = 40
+	DefaultLifetimeWeight         = 20
 	DefaultDrainingTaintKey       = "carve.dev/draining"
 )
 

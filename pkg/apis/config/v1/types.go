@@ -38,7 +38,7 @@ type BinPackArgs struct {
 	GPUResources []corev1.ResourceName `json:"gpuResources,omitempty"`
 	// lifetimeWeight is the share, in percent (0-100), of a node's score
 	// that comes from how well the pod's expected lifetime matches those of
-	// the pods already on the node. Default 40.
+	// the pods already on the node. Default 20.
 	// +optional
 	LifetimeWeight *int32 `json:"lifetimeWeight,omitempty"`
 	// lifetimes is the expected lifetime of each workload kind (session,
