@@ -31,7 +31,9 @@ func kindOfWorkload(w carvev1.Workload) kind {
 	return kindOther
 }
 
-func toUsage(r traces.Resources) usage { return usage{milliCPU: r.MilliCPU, memory: r.Memory, gpu: r.GPU} }
+func toUsage(r traces.Resources) usage {
+	return usage{milliCPU: r.MilliCPU, memory: r.Memory, gpu: r.GPU}
+}
 
 func stateOf(pool traces.Pool, n *simNode) nodeState {
 	return nodeState{alloc: toUsage(pool.Capacity), requested: toUsage(n.used), gpuNode: pool.Capacity.GPU > 0, mix: n.mix}
