@@ -100,8 +100,15 @@ func TestTLSConfigFlags(t *testing.T) {
 			if (cfg != nil) != tc.wantTLS {
 				t.Fatalf("TLS config %v, want TLS %v", cfg, tc.wantTLS)
 			}
-			if cfg != nil && (cfg.ClientAuth == tls.RequireAndVerifyClientCert) != tc.mTLS {
-				t.Errorf("ClientAuth = %v, want mTLS %v", cfg.ClientAuth, tc.mTLS)
+			if cfg == nil {
+				return
+			}
+			eff, err := cfg.GetConfigForClient(&tls.ClientHelloInfo{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (eff.ClientAuth == tls.RequireAndVerifyClientCert) != tc.mTLS {
+				t.Errorf("ClientAuth = %v, want mTLS %v", eff.ClientAuth, tc.mTLS)
 			}
 		})
 	}
@@ -167,5 +174,47 @@ func TestMutualTLSHandshake(t *testing.T) {
 	}
 	if err := dial(other); err == nil {
 		t.Error("client with a certificate from another CA got in")
+	}
+}
+
+// A renewed certificate written over the files is served without a restart;
+// a broken write keeps the working one.
+func TestCertificateReload(t *testing.T) {
+	old := reloadEvery
+	reloadEvery = 0
+	t.Cleanup(func() { reloadEvery = old })
+	dir := t.TempDir()
+	ca := issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "ca"}, IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, nil)
+	serving := func(cn string) *keyPair {
+		return issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: cn}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca)
+	}
+	certFile, keyFile := serving("first").write(t, dir, "srv")
+	cfg, err := TLSConfig(certFile, keyFile, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := func() string {
+		eff, err := cfg.GetConfigForClient(&tls.ClientHelloInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := x509.ParseCertificate(eff.Certificates[0].Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return leaf.Subject.CommonName
+	}
+	if got := served(); got != "first" {
+		t.Fatalf("serving %q, want first", got)
+	}
+	serving("renewed").write(t, dir, "srv")
+	if got := served(); got != "renewed" {
+		t.Errorf("after renewal serving %q, want renewed", got)
+	}
+	if err := os.WriteFile(certFile, []byte("half-written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := served(); got != "renewed" {
+		t.Errorf("after a broken write serving %q, want the previous renewed", got)
 	}
 }
