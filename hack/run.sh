@@ -2,14 +2,17 @@
 # `make run`: the whole of carve on this machine, no cluster and no Docker
 # needed. Starts a local control plane (hack/local-cluster.sh), installs
 # carve's CRDs, runs carve-controller with its webhooks registered over TLS,
-# applies the samples in manifests/samples and adds the base node. Ctrl-C
-# stops everything; the cluster's data stays in .local/ for the next run.
+# applies the samples in manifests/samples, runs carve-scheduler with the
+# shipped configuration and carve-cloudprovider (and the cluster-autoscaler
+# when one is at hand, else adds the base node). Ctrl-C stops everything;
+# the cluster's data stays in .local/ for the next run.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 local_dir=${CARVE_LOCAL_DIR:-$root/.local}
 cluster_dir=$local_dir/cluster
 webhook_port=${CARVE_WEBHOOK_PORT:-9443}
+scheduler_port=${CARVE_SCHEDULER_PORT:-10259}
 log() { printf 'carve: %s\n' "$*" >&2; }
 
 bin_dir=${CARVE_BIN_DIR:-$(hack/control-plane-tools.sh | tail -n 1)}
@@ -19,6 +22,7 @@ export_line=$(hack/local-cluster.sh start "$cluster_dir" | tail -n 1)
 export KUBECONFIG=$cluster_dir/kubeconfig
 
 pids=()
+names=()
 cleanup() {
   trap - INT TERM EXIT
   log "stopping"
@@ -26,7 +30,7 @@ cleanup() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   hack/local-cluster.sh stop "$cluster_dir" || true
 }
-trap cleanup INT TERM EXIT
+trap cleanup INT TERM HUP EXIT
 
 "$kubectl" apply --server-side -f manifests/crds/ >/dev/null
 "$kubectl" wait --for condition=Established crd --all --timeout=60s >/dev/null
@@ -38,7 +42,7 @@ bin/carve-controller --kubeconfig "$KUBECONFIG" --namespace carve-system \
   --webhook-url "https://127.0.0.1:$webhook_port" --cert-dir "$local_dir/certs" \
   --metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081 \
   >"$local_dir/carve-controller.log" 2>&1 &
-pids+=($!)
+pids+=($!) names+=(carve-controller)
 # Ready means the webhooks are registered (carve-controller's /readyz).
 ready=false
 for _ in $(seq 1 120); do
@@ -55,11 +59,49 @@ fi
 "$kubectl" apply -f manifests/samples/nodepools.yaml -f manifests/samples/resourceprofiles.yaml >/dev/null
 "$kubectl" apply -f manifests/samples/workspace.yaml >/dev/null
 
+# carve-scheduler runs manifests/scheduler/config.yaml as shipped, with its
+# client pointed at this cluster. Leader election is off (the shipped
+# config turns it on): there is one replica here, and the cluster's data
+# outlives a run, so after a crash a new run would first wait out the dead
+# one's lease (15 s) for no benefit. The chart and its install test keep it on.
+scheduler_config=$local_dir/carve-scheduler.yaml
+if grep -q '^clientConnection:' manifests/scheduler/config.yaml; then
+  log "manifests/scheduler/config.yaml sets clientConnection; hack/run.sh adds its own: merge them here"
+  exit 1
+fi
+{
+  echo "# Written by hack/run.sh: manifests/scheduler/config.yaml and the local cluster's kubeconfig."
+  printf 'clientConnection:\n  kubeconfig: "%s"\n' "$KUBECONFIG"
+  cat manifests/scheduler/config.yaml
+} >"$scheduler_config"
+log "starting carve-scheduler (profile carve-scheduler; https://127.0.0.1:$scheduler_port)"
+# Its HTTPS port (self-signed certificate made in memory) is on loopback
+# only and answers /metrics without credentials; no authentication
+# kubeconfig, as this apiserver publishes no request-header CA to check.
+bin/carve-scheduler --config="$scheduler_config" --leader-elect=false \
+  --bind-address=127.0.0.1 --secure-port="$scheduler_port" \
+  --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics \
+  >"$local_dir/carve-scheduler.log" 2>&1 &
+pids+=($!) names+=(carve-scheduler)
+scheduler_pid=$!
+# Ready: its informers, carve's Workspace and pod informers among them, have synced.
+ready=false
+for _ in $(seq 1 120); do
+  if curl -fsSk "https://127.0.0.1:$scheduler_port/readyz" >/dev/null 2>&1; then ready=true; break; fi
+  kill -0 "$scheduler_pid" 2>/dev/null || break
+  sleep 0.5
+done
+if ! $ready; then
+  log "carve-scheduler did not become ready; end of its log:"
+  tail -n 20 "$local_dir/carve-scheduler.log" >&2
+  exit 1
+fi
+
 provider_addr=127.0.0.1:${CARVE_PROVIDER_PORT:-8086}
 log "starting carve-cloudprovider (externalgrpc on $provider_addr, plaintext: loopback only)"
 bin/carve-cloudprovider --kubeconfig "$KUBECONFIG" --address "$provider_addr" --insecure \
   >"$local_dir/carve-cloudprovider.log" 2>&1 &
-pids+=($!)
+pids+=($!) names+=(carve-cloudprovider)
 printf 'address: "%s"\ngrpc_timeout: 10s\n' "$provider_addr" >"$local_dir/cloud-config.yaml"
 
 autoscaler=${CLUSTER_AUTOSCALER:-$(command -v cluster-autoscaler || true)}
@@ -70,7 +112,7 @@ if [ -n "$autoscaler" ]; then
     --kubeconfig="$KUBECONFIG" --scan-interval=5s --scale-down-unneeded-time=30s \
     --scale-down-delay-after-add=30s --enforce-node-group-min-size=true \
     --leader-elect=false --address=127.0.0.1:8085 >"$local_dir/cluster-autoscaler.log" 2>&1 &
-  pids+=($!)
+  pids+=($!) names+=(cluster-autoscaler)
   autoscaling="cluster-autoscaler runs against carve-cloudprovider; log: $local_dir/cluster-autoscaler.log"
 else
   # Without the autoscaler nobody creates the base pool's always-on node
@@ -104,10 +146,23 @@ carve is running. In another terminal:
   alias kubectl=$kubectl
   kubectl get rp,ws,np
   kubectl -n ml-alice run nb --image=registry.invalid/jupyter
-  kubectl -n ml-alice get pod nb -o yaml      # profile "small" applied
+  kubectl -n ml-alice get pod nb -o yaml      # profile "small" applied, schedulerName carve-scheduler
+  kubectl -n ml-alice describe pod nb         # what carve-scheduler did with it
 
 $autoscaling
 
-Logs: $local_dir/carve-*.log, $cluster_dir/logs/. Ctrl-C stops carve.
+Logs: $local_dir/carve-*.log, $cluster_dir/logs/. Ctrl-C (or make stop) stops carve.
 MSG
-wait "${pids[0]}"
+# Until Ctrl-C, a component exits, or the cluster stops (make stop): then
+# the trap stops everything, so no component outlives the cluster.
+while hack/local-cluster.sh status "$cluster_dir" >/dev/null; do
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      log "${names[$i]} exited; end of its log:"
+      tail -n 20 "$local_dir/${names[$i]}.log" >&2
+      exit 1
+    fi
+  done
+  sleep 2
+done
+log "the local cluster stopped"
