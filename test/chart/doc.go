@@ -1,8 +1,10 @@
 // Package chart tests the Helm chart charts/carve with the helm binary that
 // hack/control-plane-tools.sh builds: it lints and renders the chart, checks
 // the rendered objects agree with one another and with the flags and needs
-// of carve-controller and carve-cloudprovider, checks the values schema
-// rejects bad values, checks the chart's CRDs are copies of manifests/crds,
-// and installs the chart into a real local control plane, running both
-// binaries there with exactly the permissions the chart gives them.
+// of carve-controller, carve-scheduler and carve-cloudprovider, checks the
+// values schema rejects bad values, checks the chart's CRDs and scheduler
+// configuration are copies of manifests/crds and
+// manifests/scheduler/config.yaml, and installs the chart into a real local
+// control plane, running the three binaries there with exactly the
+// permissions the chart gives them.
 package chart
