@@ -197,8 +197,14 @@ func TestCloudProviderAcceptsArgs(t *testing.T) {
 			if cfg != nil {
 				t.Errorf("values %q: --insecure=true, but TLS is served", values)
 			}
-		case cfg == nil || cfg.ClientAuth != tls.RequireAndVerifyClientCert:
-			t.Errorf("values %q: TLS config %+v, want mutual TLS", values, cfg)
+		case cfg == nil:
+			t.Errorf("values %q: plaintext, want mutual TLS", values)
+		default:
+			// Each connection gets the current files' config.
+			eff, err := cfg.GetConfigForClient(&tls.ClientHelloInfo{})
+			if err != nil || eff.ClientAuth != tls.RequireAndVerifyClientCert {
+				t.Errorf("values %q: TLS config %+v (%v), want mutual TLS", values, eff, err)
+			}
 		}
 	}
 }
