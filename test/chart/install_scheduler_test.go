@@ -172,7 +172,15 @@ func runSchedulerAsServiceAccount(ctx context.Context, t *testing.T, c *framewor
 	if err != nil {
 		t.Fatalf("carve-scheduler did not take Lease %s/%s: %v", leaseNS, leaseName, err)
 	}
-	if code := get("/metrics"); code != http.StatusOK {
+	// The scheduler asks the apiserver (SubjectAccessReview) whether the
+	// caller may read /metrics; under load the first answers can fail, so
+	// poll rather than ask once.
+	code := 0
+	err = poll(ctx, 30*time.Second, func(context.Context) (bool, error) {
+		code = get("/metrics")
+		return code == http.StatusOK, nil
+	})
+	if err != nil {
 		t.Errorf("carve-scheduler /metrics with the admin's certificate: HTTP %d, want 200", code)
 	}
 
