@@ -45,6 +45,16 @@ profiles:
 - schedulerName: default-scheduler
 `
 
+// stockNoSpreadConfig is the default profile with PodTopologySpread's
+// default constraints off, exactly as manifests/scheduler/config.yaml sets it.
+const stockNoSpreadConfig = stockConfig + `  pluginConfig:
+  - name: PodTopologySpread
+    args:
+      apiVersion: kubescheduler.config.k8s.io/v1
+      kind: PodTopologySpreadArgs
+      defaultingType: List
+`
+
 // cases are the schedulers compared, stock first: benchstat compares every
 // column with the first.
 func cases() []schedulerCase {
@@ -70,6 +80,16 @@ func cases() []schedulerCase {
 		config:        shipped,
 		plugins:       carvescheduler.Plugins(),
 		workspace:     ut.MakeWorkspace(workspaceName, "small").Quota("1000000", "4000Ti", "1000", 1000000).Obj(),
+	}, {
+		// The stock scheduler without its default topology spreading, as
+		// carve's configuration has it: kube-scheduler batches pods only
+		// when no plugin has default constraints (see docs/benchmarks.md).
+		// Against carve, it shows what carve's plugins cost when both
+		// schedulers can batch.
+		name:          "stock-nospread",
+		schedulerName: "default-scheduler",
+		config:        func() ([]byte, error) { return []byte(stockNoSpreadConfig), nil },
+		workspace:     ut.MakeWorkspace(workspaceName, "small").Obj(),
 	}}
 }
 

@@ -14,7 +14,7 @@ import (
 // Sizes of a run (scheduler_perf's SchedulingBasic 5000Nodes_10000Pods is
 // the model); CARVE_BENCH_NODES and CARVE_BENCH_PODS change them, e.g. for
 // a quick try. CARVE_BENCH_SCHEDULERS picks cases by name (stock, carve,
-// carve-quota; comma-separated; default all).
+// carve-quota, stock-nospread; comma-separated; default all).
 const (
 	defaultNodes = 1000
 	defaultPods  = 5000
@@ -26,7 +26,7 @@ const (
 // pods (create-pods/s); this process's CPU time per pod (cpu-µs/pod: the
 // scheduler, plus the load generator, which is the same in every case); and
 // the share of pods that opportunistic batching placed without filtering
-// and scoring every node (batched-%). carve's cases also report their
+// and scoring every node (batched-%). The other cases also report their
 // pods/s as a ratio to the stock scheduler's in the same round (ratio,
 // steady-ratio).
 //
@@ -110,7 +110,7 @@ func selectCases(b *testing.B, all []schedulerCase, list string) []schedulerCase
 		}
 	}
 	if len(out) != len(names) {
-		b.Fatalf("CARVE_BENCH_SCHEDULERS=%q: known schedulers are stock, carve and carve-quota", list)
+		b.Fatalf("CARVE_BENCH_SCHEDULERS=%q: known schedulers are stock, carve, carve-quota and stock-nospread", list)
 	}
 	return out
 }
