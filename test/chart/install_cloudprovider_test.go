@@ -1,12 +1,9 @@
 package chart
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
-	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -79,35 +76,7 @@ func runCloudProviderAsServiceAccount(ctx context.Context, t *testing.T, c *fram
 	}
 	args = append(args, "--kubeconfig="+kubeconfig)
 
-	var log bytes.Buffer
-	cmd := exec.Command(cloudProviderBinary(t), args...)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	t.Cleanup(stop)
-	defer func() {
-		stop()
-		if t.Failed() {
-			t.Logf("carve-cloudprovider %s, as %s:\n%s", strings.Join(args, " "), user, log.String())
-		}
-	}()
+	proc := startBinary(t, "carve-cloudprovider", cloudProviderBinary(t), user, args, nil, 15*time.Second)
 
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
 		RootCAs: pki.CAs, Certificates: []tls.Certificate{pki.Client}, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12,
@@ -134,11 +103,8 @@ func runCloudProviderAsServiceAccount(ctx context.Context, t *testing.T, c *fram
 
 	// Served once the informers have synced and the pool is seen.
 	err = poll(ctx, 60*time.Second, func(ctx context.Context) (bool, error) {
-		select {
-		case err := <-exited:
-			exited <- err
-			return false, fmt.Errorf("carve-cloudprovider exited: %v", err)
-		default:
+		if err := proc.alive(); err != nil {
+			return false, err
 		}
 		_, err := cp.NodeGroupTargetSize(ctx, &externalgrpc.NodeGroupTargetSizeRequest{Id: pool.Name})
 		return err == nil, nil
@@ -213,8 +179,8 @@ func runCloudProviderAsServiceAccount(ctx context.Context, t *testing.T, c *fram
 		t.Errorf("Event and status of NodePool %s: %v\n(-want +got):\n%s", pool.Name, err, cmp.Diff(want, got))
 	}
 
-	stop()
-	if strings.Contains(strings.ToLower(log.String()), "forbidden") {
+	proc.stop()
+	if strings.Contains(strings.ToLower(proc.output()), "forbidden") {
 		t.Errorf("carve-cloudprovider's log mentions \"forbidden\": the chart's RBAC misses something")
 	}
 }

@@ -1,12 +1,9 @@
 package chart
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -99,44 +96,7 @@ func runSchedulerAsServiceAccount(ctx context.Context, t *testing.T, c *framewor
 	args = append(args, "--bind-address=127.0.0.1",
 		"--authentication-kubeconfig="+kubeconfig, "--authorization-kubeconfig="+kubeconfig)
 
-	var log bytes.Buffer
-	cmd := exec.Command(schedulerBinary(t), args...)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	t.Cleanup(stop)
-	defer func() {
-		stop()
-		if t.Failed() {
-			t.Logf("carve-scheduler %s, as %s:\n%s", strings.Join(args, " "), user, log.String())
-		}
-	}()
-	running := func() error {
-		select {
-		case err := <-exited:
-			exited <- err
-			return fmt.Errorf("carve-scheduler exited: %v", err)
-		default:
-			return nil
-		}
-	}
+	proc := startBinary(t, "carve-scheduler", schedulerBinary(t), user, args, nil, 15*time.Second)
 
 	// The admin's client certificate: authenticated through the client CA
 	// carve-scheduler reads from kube-system, authorized by a
@@ -157,7 +117,7 @@ func runSchedulerAsServiceAccount(ctx context.Context, t *testing.T, c *framewor
 		return resp.StatusCode
 	}
 	err = poll(ctx, 60*time.Second, func(context.Context) (bool, error) {
-		if err := running(); err != nil {
+		if err := proc.alive(); err != nil {
 			return false, err
 		}
 		return get("/readyz") == http.StatusOK, nil
@@ -271,8 +231,8 @@ func runSchedulerAsServiceAccount(ctx context.Context, t *testing.T, c *framewor
 		return p.Spec.NodeName == node && cond != nil && cond.Status == corev1.ConditionTrue && cond.Reason == carvev1.ReasonAdmitted
 	})
 
-	stop()
-	if strings.Contains(strings.ToLower(log.String()), "forbidden") {
+	proc.stop()
+	if strings.Contains(strings.ToLower(proc.output()), "forbidden") {
 		t.Errorf("carve-scheduler's log mentions \"forbidden\": the chart's RBAC misses something")
 	}
 }

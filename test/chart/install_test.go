@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -242,47 +241,15 @@ func runControllerAsServiceAccount(ctx context.Context, t *testing.T, c *framewo
 		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(ports[2]),
 		"--cert-dir="+certDir,
 	)
-	var log bytes.Buffer
-	cmd := exec.Command(controllerBinary(t), args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	t.Cleanup(stop)
-	defer func() {
-		stop()
-		if t.Failed() {
-			t.Logf("carve-controller %s, as %s:\n%s", strings.Join(args, " "), user, log.String())
-		}
-	}()
+	proc := startBinary(t, "carve-controller", controllerBinary(t), user, args, []string{"KUBECONFIG=" + kubeconfig}, 10*time.Second)
 
 	// Registered: both configurations carry the CA of the certificate the
 	// controller serves and point at the chart's Service.
 	wantSvc := fmt.Sprintf("%s/%s:443", namespace, "carve-webhook")
 	var state string
 	err = poll(ctx, 60*time.Second, func(ctx context.Context) (bool, error) {
-		select {
-		case err := <-exited:
-			exited <- err
-			return false, fmt.Errorf("carve-controller exited: %v", err)
-		default:
+		if err := proc.alive(); err != nil {
+			return false, err
 		}
 		ca, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
 		if err != nil {
@@ -330,9 +297,9 @@ func runControllerAsServiceAccount(ctx context.Context, t *testing.T, c *framewo
 		t.Errorf("carve-controller /readyz: %s", resp.Status)
 	}
 
-	stop()
+	proc.stop()
 	for _, bad := range []string{"forbidden", "Dry-run probe for pod-level resources failed"} {
-		if strings.Contains(strings.ToLower(log.String()), strings.ToLower(bad)) {
+		if strings.Contains(strings.ToLower(proc.output()), strings.ToLower(bad)) {
 			t.Errorf("carve-controller's log mentions %q: the chart's RBAC misses something", bad)
 		}
 	}
