@@ -63,6 +63,13 @@ func newStatusWriter(client kubernetes.Interface, recorder events.EventRecorder,
 	}
 }
 
+// forget drops what was written on a pod that is gone.
+func (s *statusWriter) forget(uid types.UID) {
+	s.mu.Lock()
+	delete(s.written, uid)
+	s.mu.Unlock()
+}
+
 // changed marks a workspace's queue as changed.
 func (s *statusWriter) changed(workspace string) {
 	s.mu.Lock()
@@ -120,7 +127,7 @@ func (s *statusWriter) flush(ctx context.Context, logger klog.Logger) {
 // flushWorkspace writes the due updates of one queue, front first, and
 // reports whether nothing is left to write.
 func (s *statusWriter) flushWorkspace(ctx context.Context, logger klog.Logger, ws string) bool {
-	queue, _ := s.tracker.queue(ws)
+	queue := s.tracker.queue(ws)
 	done := true
 	now := s.now()
 	for _, w := range queue {

@@ -38,8 +38,6 @@ type wsState struct {
 	quotas  quotas
 	used    usage
 	waiting map[types.UID]*entry
-	// gen counts queue changes, for the status writer.
-	gen uint64
 }
 
 // tracker is WorkspaceQueue's accounting: which pods hold quota, which
@@ -124,10 +122,10 @@ func (t *tracker) enqueue(pod *corev1.Pod) (admitted bool, v verdict) {
 	if _, queued := w.waiting[e.uid]; queued {
 		return false, e.verdict
 	}
-	w.waiting[e.uid] = e
-	w.gen++
 	if e.verdict = t.decide(w, e); e.verdict.admit {
 		t.admit(w, e)
+	} else {
+		w.waiting[e.uid] = e
 	}
 	return e.admitted, e.verdict
 }
@@ -219,7 +217,6 @@ func (t *tracker) forget(pod *corev1.Pod) []*corev1.Pod {
 	} else {
 		delete(w.waiting, e.uid)
 	}
-	w.gen++
 	return podsOf(t.admitWaiting(w))
 }
 
@@ -230,7 +227,6 @@ func (t *tracker) setWorkspace(ws *carvev1.Workspace) []*corev1.Pod {
 	defer t.mu.Unlock()
 	w := t.ws(ws.Name)
 	w.known, w.quotas = true, quotasOf(ws)
-	w.gen++
 	return podsOf(t.admitWaiting(w))
 }
 
@@ -241,7 +237,6 @@ func (t *tracker) deleteWorkspace(name string) []*corev1.Pod {
 	defer t.mu.Unlock()
 	w := t.ws(name)
 	w.known, w.quotas = false, quotas{}
-	w.gen++
 	return podsOf(t.admitWaiting(w))
 }
 
@@ -285,7 +280,6 @@ func (t *tracker) admit(w *wsState, e *entry) {
 		delete(w.waiting, e.uid)
 	}
 	w.used.add(e.team, e.project, e.req)
-	w.gen++
 }
 
 // admitWaiting starts waiting pods of w while the quotas have room, always
@@ -391,13 +385,13 @@ type waitingPod struct {
 }
 
 // queue returns the waiting pods of a workspace in admission order, with
-// their 1-based positions, and the queue's generation.
-func (t *tracker) queue(workspace string) ([]waitingPod, uint64) {
+// their 1-based positions.
+func (t *tracker) queue(workspace string) []waitingPod {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w, ok := t.workspaces[workspace]
 	if !ok {
-		return nil, 0
+		return nil
 	}
 	es := make([]*entry, 0, len(w.waiting))
 	for _, e := range w.waiting {
@@ -410,7 +404,7 @@ func (t *tracker) queue(workspace string) ([]waitingPod, uint64) {
 		e.verdict = t.decide(w, e)
 		out[i] = waitingPod{pod: e.pod, verdict: e.verdict, position: i + 1}
 	}
-	return out, w.gen
+	return out
 }
 
 // drainStarted returns the pods admitted after waiting since the last call.
@@ -419,17 +413,6 @@ func (t *tracker) drainStarted() []*corev1.Pod {
 	defer t.mu.Unlock()
 	out := t.started
 	t.started = nil
-	return out
-}
-
-// generations returns each workspace's queue generation.
-func (t *tracker) generations() map[string]uint64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make(map[string]uint64, len(t.workspaces))
-	for name, w := range t.workspaces {
-		out[name] = w.gen
-	}
 	return out
 }
 

@@ -139,7 +139,7 @@ func TestBigPodDoesNotBlockSmallOnes(t *testing.T) {
 	if diff := cmp.Diff([]string{"alice/hold", "alice/small"}, enqueueAll(tr, hold, big, small)); diff != "" {
 		t.Fatalf("admitted (-want +got):\n%s", diff)
 	}
-	q, _ := tr.queue("ml")
+	q := tr.queue("ml")
 	if len(q) != 1 || q[0].pod.Name != "big" || q[0].position != 1 {
 		t.Fatalf("queue = %+v, want big first", q)
 	}

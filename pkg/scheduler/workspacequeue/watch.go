@@ -52,6 +52,7 @@ func (pl *WorkspaceQueue) watch(ctx context.Context) error {
 		DeleteFunc: func(obj any) {
 			if pod, ok := unwrap(obj).(*corev1.Pod); ok {
 				pl.wake(logger, pl.tracker.forget(pod))
+				pl.status.forget(pod.UID)
 				pl.status.changed(workspaceOf(pod))
 			}
 		},
