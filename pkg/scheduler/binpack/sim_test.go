@@ -119,14 +119,10 @@ func share(pool traces.Pool, r traces.Resources) float64 {
 
 // mostAllocated is kube-scheduler's MostAllocated: the mean over CPU and
 // memory of the fraction requested after placement.
-func mostAllocated(_ traces.Trace, pool traces.Pool, n *simNode, i int, _ time.Duration) float64 {
-	r := n.used.Add(t0pods(i).Requests)
+func mostAllocated(t traces.Trace, pool traces.Pool, n *simNode, i int, _ time.Duration) float64 {
+	r := n.used.Add(t.Pods[i].Requests)
 	return (float64(r.MilliCPU)/float64(pool.Capacity.MilliCPU) + float64(r.Memory)/float64(pool.Capacity.Memory)) / 2
 }
-
-var simTrace traces.Trace
-
-func t0pods(i int) traces.Pod { return simTrace.Pods[i] }
 
 func carveScorer(pl *BinPack) scorer {
 	return func(t traces.Trace, pool traces.Pool, n *simNode, i int, _ time.Duration) float64 {
@@ -146,7 +142,6 @@ func TestSimulatedPacking(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3, 4, 5} {
 		for _, gen := range []func(uint64) traces.Trace{traces.DayTrace, traces.StaticTrace} {
 			tr := gen(seed).Quantize(time.Minute)
-			simTrace = tr
 			most, carve := simulate(tr, mostAllocated), simulate(tr, carveScorer(pl))
 			t.Logf("%s seed %d: node-hours / lower bound: carve %.3f, MostAllocated %.3f", tr.Name, seed, carve, most)
 			if tr.Name == "static" {
