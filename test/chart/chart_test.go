@@ -421,15 +421,7 @@ func TestChartCRDsScript(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			write := func(rel, data string, mode os.FileMode) {
-				p := filepath.Join(root, rel)
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(p, []byte(data), mode); err != nil {
-					t.Fatal(err)
-				}
-			}
+			write := fileWriter(t, root)
 			write("hack/chart-crds.sh", string(script), 0o755)
 			write("manifests/crds/a.yaml", "a: 1\n", 0o644)
 			write("manifests/crds/b.yaml", "b: 2\n", 0o644)

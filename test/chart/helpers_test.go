@@ -219,3 +219,18 @@ func flags(t *testing.T, args []string) map[string]string {
 	}
 	return m
 }
+
+// fileWriter returns a function that writes data at rel under root, making
+// its folders, for tests that run a hack script in a scratch repository.
+func fileWriter(t *testing.T, root string) func(rel, data string, mode os.FileMode) {
+	return func(rel, data string, mode os.FileMode) {
+		t.Helper()
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -247,15 +247,7 @@ func TestChartSchedulerConfigScript(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			write := func(rel, data string, mode os.FileMode) {
-				p := filepath.Join(root, rel)
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(p, []byte(data), mode); err != nil {
-					t.Fatal(err)
-				}
-			}
+			write := fileWriter(t, root)
 			write("hack/chart-scheduler-config.sh", string(script), 0o755)
 			write("manifests/scheduler/config.yaml", "kind: New\n", 0o644)
 			if tc.chart != "" {
