@@ -3,7 +3,6 @@ package workspacequeue
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,12 +33,6 @@ type WorkspaceQueue struct {
 	args    *config.WorkspaceQueueArgs
 	tracker *tracker
 	status  *statusWriter
-
-	// last is the cluster event the hints processed last: the scheduler
-	// asks one hint per held pod for the same event, and the change is
-	// applied once.
-	lastMu        sync.Mutex
-	lastOld, last any
 }
 
 var (
@@ -136,62 +129,31 @@ func (pl *WorkspaceQueue) Unreserve(context.Context, fwk.CycleState, *corev1.Pod
 // EventsToRegister names the events that can free quota: a pod deleted or
 // finished (kube-scheduler's informer drops finished pods, so completion
 // arrives as a deletion), a running pod resized down, and a Workspace
-// created, changed or deleted. The hints wake only the held pods that the
-// change admits.
+// created, changed or deleted. The hints queue only the held pods that the
+// plugin's own informers have admitted by then; a pod those admit later is
+// woken with Activate.
 func (pl *WorkspaceQueue) EventsToRegister(context.Context) ([]fwk.ClusterEventWithHint, error) {
 	return []fwk.ClusterEventWithHint{
-		{Event: fwk.ClusterEvent{Resource: fwk.Pod, ActionType: fwk.Delete}, QueueingHintFn: pl.hintPodDeleted},
-		{Event: fwk.ClusterEvent{Resource: fwk.AssignedPod, ActionType: fwk.UpdatePodScaleDown}, QueueingHintFn: pl.hintPodResized},
-		{Event: fwk.ClusterEvent{Resource: workspaceEvents, ActionType: fwk.All}, QueueingHintFn: pl.hintWorkspace},
+		{Event: fwk.ClusterEvent{Resource: fwk.Pod, ActionType: fwk.Delete}, QueueingHintFn: pl.hintAdmitted},
+		{Event: fwk.ClusterEvent{Resource: fwk.AssignedPod, ActionType: fwk.UpdatePodScaleDown}, QueueingHintFn: pl.hintAdmitted},
+		{Event: fwk.ClusterEvent{Resource: workspaceEvents, ActionType: fwk.All}, QueueingHintFn: pl.hintAdmitted},
 	}, nil
 }
 
-// once reports whether the event (old, new) is new to the hints, recording
-// it; the scheduler calls a hint once per held pod with the same objects.
-func (pl *WorkspaceQueue) once(old, new any) bool {
-	pl.lastMu.Lock()
-	defer pl.lastMu.Unlock()
-	if old == pl.lastOld && new == pl.last {
-		return false
-	}
-	pl.lastOld, pl.last = old, new
-	return true
-}
-
-func (pl *WorkspaceQueue) hint(pod *corev1.Pod) fwk.QueueingHint {
+// The hints only answer: they say whether a held pod is admitted now, and
+// never change the accounting. kube-scheduler raises its events for more
+// than what happened in the API — AssignedPodDelete for a pod whose binding
+// cycle failed, or whose nominated node changed, while the pod still
+// exists — and hands them objects from its own informer, which can be older
+// than the plugin's. Freeing quota on such an event would let a waiting pod
+// take the quota of a pod that is still running or about to be bound.
+// Quota changes only through the plugin's own informers (watch.go), which
+// wake what they admit.
+func (pl *WorkspaceQueue) hintAdmitted(_ klog.Logger, pod *corev1.Pod, _, _ any) (fwk.QueueingHint, error) {
 	if pl.tracker.isAdmitted(pod.UID) {
-		return fwk.Queue
+		return fwk.Queue, nil
 	}
-	return fwk.QueueSkip
-}
-
-func (pl *WorkspaceQueue) hintPodDeleted(logger klog.Logger, pod *corev1.Pod, old, new any) (fwk.QueueingHint, error) {
-	if pl.once(old, new) {
-		if gone, ok := old.(*corev1.Pod); ok && workspaceOf(gone) != "" {
-			pl.wake(logger, pl.tracker.forget(gone))
-			pl.status.changed(workspaceOf(gone))
-		}
-	}
-	return pl.hint(pod), nil
-}
-
-func (pl *WorkspaceQueue) hintPodResized(logger klog.Logger, pod *corev1.Pod, old, new any) (fwk.QueueingHint, error) {
-	if pl.once(old, new) {
-		if resized, ok := new.(*corev1.Pod); ok && workspaceOf(resized) != "" {
-			pl.wake(logger, pl.tracker.observe(resized))
-			pl.status.changed(workspaceOf(resized))
-		}
-	}
-	return pl.hint(pod), nil
-}
-
-func (pl *WorkspaceQueue) hintWorkspace(logger klog.Logger, pod *corev1.Pod, old, new any) (fwk.QueueingHint, error) {
-	if pl.once(old, new) {
-		if err := pl.applyWorkspace(logger, old, new); err != nil {
-			return fwk.Queue, err
-		}
-	}
-	return pl.hint(pod), nil
+	return fwk.QueueSkip, nil
 }
 
 // applyWorkspace records a Workspace event (new is nil on deletion).

@@ -51,12 +51,11 @@ func TestHintsQueueOnlyAdmittedPods(t *testing.T) {
 	for _, p := range []*corev1.Pod{run, first, second} {
 		pl.PreEnqueue(ctx, p)
 	}
-	logger := klog.Background()
-	// The scheduler asks every held pod's hint for the same deletion; the
-	// first call applies it and wakes what it admitted.
-	pl.handle = &activations{}
+	// The plugin's informer sees the deletion; then the scheduler asks
+	// every held pod's hint about its own event for it.
+	pl.tracker.forget(run)
 	for _, p := range []*corev1.Pod{second, first} {
-		h, err := pl.hintPodDeleted(logger, p, bound(run, "n1"), nil)
+		h, err := pl.hintAdmitted(klog.Background(), p, bound(run, "n1"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,29 +67,52 @@ func TestHintsQueueOnlyAdmittedPods(t *testing.T) {
 			t.Errorf("hint for %s: %v, want %v", p.Name, h, want)
 		}
 	}
-	if !pl.tracker.isAdmitted(first.UID) || pl.tracker.isAdmitted(second.UID) {
-		t.Error("the deletion did not admit exactly the first waiting pod")
+}
+
+// kube-scheduler raises AssignedPodDelete for pods that still exist (a
+// failed binding cycle, a changed nominated node). The hint must not free
+// the live pod's quota, or a waiting pod takes it and the first pod runs
+// uncounted or fails Reserve.
+func TestHintsNeverFreeQuota(t *testing.T) {
+	ws := ut.MakeWorkspace("ml", "small").Quota("1", "", "", -1)
+	pl := testPlugin(ws.Obj())
+	pl.handle = &activations{}
+	ctx := t.Context()
+	live, held := pod("live", "alice", "", 0, "1"), pod("held", "alice", "", 1, "1")
+	pl.PreEnqueue(ctx, live)
+	pl.PreEnqueue(ctx, held)
+	if h, _ := pl.hintAdmitted(klog.Background(), held, bound(live, "n1"), nil); h != fwk.QueueSkip {
+		t.Errorf("hint for the held pod after a spurious deletion of the live one: %v, want QueueSkip", h)
+	}
+	// Nor may an old Workspace from kube-scheduler's informer change quota.
+	raised := ut.MakeWorkspace("ml", "small").Quota("2", "", "", -1).Obj()
+	raised.APIVersion, raised.Kind = carvev1.GroupVersion.String(), "Workspace"
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(raised)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := pl.hintAdmitted(klog.Background(), held, nil, &unstructured.Unstructured{Object: obj}); h != fwk.QueueSkip {
+		t.Errorf("hint for the held pod after a Workspace event the informer has not applied: %v, want QueueSkip", h)
+	}
+	if !pl.tracker.isAdmitted(live.UID) || pl.tracker.isAdmitted(held.UID) {
+		t.Error("a hint changed the accounting: the live pod must keep its quota and the held pod wait")
+	}
+	if s := pl.Reserve(ctx, nil, live, "n1"); !s.IsSuccess() {
+		t.Errorf("Reserve of the live pod after the spurious deletion: %v", s)
 	}
 }
 
 func TestHintWorkspaceRaise(t *testing.T) {
 	ws := ut.MakeWorkspace("ml", "small").Quota("1", "", "", -1)
 	pl := testPlugin(ws.Obj())
-	pl.handle = &activations{}
 	ctx := t.Context()
 	a, b, c := pod("a", "alice", "", 0, "1"), pod("b", "alice", "", 1, "1"), pod("c", "alice", "", 2, "1")
 	for _, p := range []*corev1.Pod{a, b, c} {
 		pl.PreEnqueue(ctx, p)
 	}
-	raised := ws.Quota("2", "", "", -1).Obj()
-	raised.APIVersion, raised.Kind = carvev1.GroupVersion.String(), "Workspace"
-	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(raised)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &unstructured.Unstructured{Object: obj}
+	pl.tracker.setWorkspace(ws.Quota("2", "", "", -1).Obj())
 	for _, p := range []*corev1.Pod{c, b} {
-		h, err := pl.hintWorkspace(klog.Background(), p, nil, u)
+		h, err := pl.hintAdmitted(klog.Background(), p, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

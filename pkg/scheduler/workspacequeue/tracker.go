@@ -43,7 +43,7 @@ type wsState struct {
 // tracker is WorkspaceQueue's accounting: which pods hold quota, which
 // wait, and in what order they start. Every method is safe for concurrent
 // use and idempotent, because the same change reaches it through several
-// paths (PreEnqueue, queueing hints, the plugin's own informers).
+// paths (PreEnqueue, Reserve, the plugin's own informers).
 type tracker struct {
 	mu         sync.Mutex
 	entries    map[types.UID]*entry
