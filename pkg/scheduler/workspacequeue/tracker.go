@@ -315,7 +315,7 @@ func (w *wsState) before(a, b *entry) bool {
 	}
 	if w.quotas.policy != carvev1.QueueingFIFO {
 		if a.team != b.team {
-			if sa, sb := w.teamShare(a.team), w.teamShare(b.team); sa != sb {
+			if sa, sb := w.groupShare(a), w.groupShare(b); sa != sb {
 				return sa < sb
 			}
 		}
@@ -344,11 +344,15 @@ func (w *wsState) shareLimit() limit {
 	return w.quotas.project
 }
 
-func (w *wsState) teamShare(team string) float64 {
-	if team == "" {
-		return 0
+// groupShare is the share compared first under FairShare: the team's, or
+// for a project without a team, the project's own. A teamless project is a
+// team of one; counting it as holding nothing would put it ahead of every
+// team however much it uses.
+func (w *wsState) groupShare(e *entry) float64 {
+	if e.team == "" {
+		return w.projectShare(e.project)
 	}
-	return w.shareLimit().share(w.used.team[team])
+	return w.shareLimit().share(w.used.team[e.team])
 }
 
 func (w *wsState) projectShare(project string) float64 {

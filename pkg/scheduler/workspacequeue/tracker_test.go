@@ -209,6 +209,29 @@ func TestTeamSharesBeforeProjects(t *testing.T) {
 	}
 }
 
+// A project without a team competes as a team of one: holding 2 of 4 CPUs it
+// waits behind a team project whose team holds 1.
+func TestTeamlessProjectIsATeamOfOne(t *testing.T) {
+	tr := newTestTracker(ut.MakeWorkspace("ml", "small").Quota("4", "", "", -1).Obj())
+	for i, ns := range []string{"solo", "solo", "vision-1"} {
+		team := ""
+		if ns == "vision-1" {
+			team = "vision"
+		}
+		p := pod(fmt.Sprint("r", i), ns, team, i, "1")
+		tr.enqueue(p)
+		tr.observe(bound(p, "n1"))
+	}
+	filler := pod("f", "solo", "", 5, "1")
+	enqueueAll(tr, filler) // fills the last CPU; solo now holds 3
+	solo := pod("x", "solo", "", 10, "1")
+	vision := pod("y", "vision-1", "vision", 11, "1")
+	enqueueAll(tr, solo, vision)
+	if diff := cmp.Diff([]string{"vision-1/y"}, names(tr.forget(filler))); diff != "" {
+		t.Errorf("admitted (-want +got):\n%s", diff)
+	}
+}
+
 func TestRestartNeverAdmitsPastQuota(t *testing.T) {
 	ws := ut.MakeWorkspace("ml", "small").Quota("2", "", "", -1).Obj()
 	// A new scheduler first sees the Workspace and the bound pods (its
