@@ -56,6 +56,7 @@ func Admit(pod *corev1.Pod, ns *corev1.Namespace, l Lookup, opts Options) (*core
 	}
 	var vs violations
 	checkScheduling(pod, t, &vs)
+	checkTolerations(pod, t, &vs)
 	checkResources(pod, t.Profile, opts, &vs)
 	if err := vs.err(); err != nil {
 		return nil, err
@@ -156,14 +157,8 @@ func applyPlacement(pod *corev1.Pod, t *Target) {
 	if g := t.Profile.Spec.GPU; g != nil && g.Product != "" {
 		setNodeSelector(pod, LabelGPUProduct, g.Product)
 	}
-	for _, pool := range t.Pools {
-		for _, taint := range pool.Spec.Template.Taints {
-			addToleration(pod, toleration(taint))
-		}
-	}
-	if g := t.Profile.GPUResourceName(); g != "" {
-		// GPU nodes are commonly tainted with their GPU resource name.
-		addToleration(pod, corev1.Toleration{Key: g, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})
+	for _, tol := range grantedTolerations(t) {
+		addToleration(pod, tol)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
@@ -184,6 +185,21 @@ func TestAdmitPlacement(t *testing.T) {
 		}
 		wantTol := []corev1.Toleration{{Key: "carve.dev/spot", Operator: corev1.TolerationOpEqual, Value: "true", Effect: corev1.TaintEffectNoSchedule}}
 		if diff := cmp.Diff(wantTol, got.Spec.Tolerations); diff != "" {
+			t.Errorf("tolerations (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("tolerations the profile grants are kept", func(t *testing.T) {
+		given := []corev1.Toleration{
+			// added by the apiserver's DefaultTolerationSeconds
+			{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](300)},
+			{Key: "carve.dev/spot", Operator: corev1.TolerationOpEqual, Value: "true", Effect: corev1.TaintEffectNoSchedule},
+		}
+		pod := ut.MakePod("p", "alice").Profile("multi").Container("c", "", "").Toleration(given[0]).Toleration(given[1]).Obj()
+		got, err := podcontract.Admit(pod, mlNS, world(), podLvl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(given, got.Spec.Tolerations); diff != "" {
 			t.Errorf("tolerations (-want +got):\n%s", diff)
 		}
 	})

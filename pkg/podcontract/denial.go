@@ -23,6 +23,7 @@ const (
 	RuleNotEnforced        Rule = "NotEnforced"
 	RuleImmutable          Rule = "EnforcementImmutable"
 	RuleEphemeralResources Rule = "EphemeralContainerResources"
+	RuleToleration         Rule = "TolerationNotGranted"
 )
 
 // Violation is one broken rule: what is wrong and what to do instead.

@@ -57,6 +57,21 @@ func TestAdmitDenials(t *testing.T) {
 			mlNS, podLvl, podcontract.RulePlacement, []string{"runs on cpu"}},
 		{"gpu product conflict", ut.MakePod("p", "alice").Profile("gpu-1").NodeSelector(podcontract.LabelGPUProduct, "H100").Container("c", "", "").Obj(),
 			mlNS, podLvl, podcontract.RulePlacement, []string{"NVIDIA-A10G"}},
+		{"tolerate everything", ut.MakePod("p", "alice").Container("c", "", "").
+			Toleration(corev1.Toleration{Operator: corev1.TolerationOpExists}).Obj(),
+			mlNS, podLvl, podcontract.RuleToleration, []string{"(every key)", `"small"`, "remove it"}},
+		{"tolerate the GPU taint without a GPU profile", ut.MakePod("p", "alice").Profile("large").Container("c", "", "").
+			Toleration(corev1.Toleration{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists}).Obj(),
+			mlNS, podLvl, podcontract.RuleToleration, []string{"nvidia.com/gpu", `"large"`}},
+		{"tolerate the control plane", ut.MakePod("p", "alice").Container("c", "", "").
+			Toleration(corev1.Toleration{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}).Obj(),
+			mlNS, podLvl, podcontract.RuleToleration, []string{"node-role.kubernetes.io/control-plane"}},
+		{"tolerate any spot value", ut.MakePod("p", "alice").Profile("multi").Container("c", "", "").
+			Toleration(corev1.Toleration{Key: "carve.dev/spot", Operator: corev1.TolerationOpExists}).Obj(),
+			mlNS, podLvl, podcontract.RuleToleration, []string{"carve.dev/spot"}},
+		{"tolerate a draining node", ut.MakePod("p", "alice").Container("c", "", "").
+			Toleration(corev1.Toleration{Key: carvev1.TaintDraining, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}).Obj(),
+			mlNS, podLvl, podcontract.RuleToleration, []string{carvev1.TaintDraining}},
 		{"sidecars leave nothing (container mode)", ut.MakePod("p", "alice").Container("c", "", "").Sidecar("s", "1", "").Obj(),
 			mlNS, ctrLvl, podcontract.RuleAboveProfile, []string{"leaving nothing"}},
 	} {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
 
 	"github.com/carve-dev/carve/pkg/podcontract"
 	ut "github.com/carve-dev/carve/pkg/util/testing"
@@ -19,6 +20,11 @@ func seedPods(f *testing.F) {
 		ut.MakePod("c", "alice").Profile("multi").Owner("apps/v1", "ReplicaSet", "r").Container("c", "", "").Sidecar("s", "100m", "").Obj(),
 		ut.MakePod("d", "alice").Profile("large").InitContainer("init", "4", "1Gi").Container("c", "", "").Limit("cpu", "5").Obj(),
 		ut.MakePod("e", "alice").Profile("small").PodResources("500m", "1Gi").Container("c", "", "").GPU("amd.com/gpu", "1").Obj(),
+		ut.MakePod("g", "alice").Profile("multi").Container("c", "", "").
+			Toleration(corev1.Toleration{Key: "carve.dev/spot", Operator: corev1.TolerationOpExists}).
+			Toleration(corev1.Toleration{Key: "carve.dev/spot", Operator: "Gt", Value: "true"}).Obj(),
+		ut.MakePod("h", "alice").Profile("gpu-1").Container("c", "", "").
+			Toleration(corev1.Toleration{Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute}).Obj(),
 		ut.MakePod("f", "alice").Container("c", "", "").NodeSelector("carve.dev/node-pool", "gpu").SchedulerName("default-scheduler").Obj(),
 	} {
 		b, err := json.Marshal(p)
@@ -60,11 +66,60 @@ func FuzzAdmit(f *testing.F) {
 		if err := podcontract.Check(once, mlNS, world(), opts); err != nil {
 			t.Fatalf("Check refused an admitted pod: %v", err)
 		}
+		if tol, taint, ok := toleratesForeignTaint(once); ok {
+			t.Fatalf("admitted pod tolerates %v, which its profile does not grant: %+v", taint, tol)
+		}
 		// Updates of an admitted pod that change nothing are allowed.
 		if err := podcontract.CheckUpdate(once, once.DeepCopy(), ""); err != nil {
 			t.Fatalf("CheckUpdate refused a no-op update: %v", err)
 		}
 	})
+}
+
+// probeTaints are taints a workspace pod may tolerate only when its profile
+// grants them: other pools', the control plane's, and those of nodes being
+// cordoned, drained or removed.
+var probeTaints = []corev1.Taint{
+	{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule},
+	{Key: "carve.dev/draining", Effect: corev1.TaintEffectNoSchedule},
+	{Key: "ToBeDeletedByClusterAutoscaler", Value: "1700000000", Effect: corev1.TaintEffectNoSchedule},
+	{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule},
+	{Key: "nvidia.com/gpu", Effect: corev1.TaintEffectNoSchedule},
+	{Key: "carve.dev/spot", Value: "true", Effect: corev1.TaintEffectNoSchedule},
+	{Key: "carve.dev/spot", Value: "false", Effect: corev1.TaintEffectNoSchedule},
+	{Key: "", Value: "", Effect: corev1.TaintEffectNoExecute},
+}
+
+// toleratesForeignTaint finds a toleration of an admitted pod that
+// tolerates a probe taint which none of its profile's pools carries (and
+// which is not its GPU resource's taint), reading the profile and pools
+// from the pod's applied record and the test world.
+func toleratesForeignTaint(pod *corev1.Pod) (corev1.Toleration, corev1.Taint, bool) {
+	a, ok := podcontract.AppliedOf(pod)
+	if !ok {
+		return corev1.Toleration{}, corev1.Taint{}, false
+	}
+	w := world()
+	granted := func(taint corev1.Taint) bool {
+		for _, name := range a.NodePools {
+			np, _ := w.NodePool(name)
+			for _, pt := range np.Spec.Template.Taints {
+				if pt.Key == taint.Key && pt.Value == taint.Value && pt.Effect == taint.Effect {
+					return true
+				}
+			}
+		}
+		p, _ := w.Profile(a.Profile)
+		return p.GPUResourceName() != "" && taint.Key == p.GPUResourceName()
+	}
+	for _, tol := range pod.Spec.Tolerations {
+		for _, taint := range probeTaints {
+			if tol.ToleratesTaint(klog.Background(), &taint, true) && !granted(taint) {
+				return tol, taint, true
+			}
+		}
+	}
+	return corev1.Toleration{}, corev1.Taint{}, false
 }
 
 // FuzzCheckUpdate must never panic, whatever the old and new pods are.

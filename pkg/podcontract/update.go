@@ -47,6 +47,8 @@ func CheckUpdate(oldPod, newPod *corev1.Pod, subresource string) error {
 		}
 	}
 
+	checkAddedTolerations(oldPod, newPod, applied.Profile, &vs)
+
 	if subresource == SubresourceEphemeralContainers {
 		for _, ec := range newPod.Spec.EphemeralContainers {
 			if len(ec.Resources.Requests) > 0 || len(ec.Resources.Limits) > 0 {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/podcontract"
@@ -46,6 +47,12 @@ func TestCheckUpdate(t *testing.T) {
 		{"pod-level resize above profile", session, func(p *corev1.Pod) {
 			p.Spec.Resources.Limits[corev1.ResourceMemory] = q("8Gi")
 		}, podcontract.SubresourceResize, podcontract.RuleAboveProfile},
+		{"add a toleration", session, func(p *corev1.Pod) {
+			p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Operator: corev1.TolerationOpExists})
+		}, "", podcontract.RuleToleration},
+		{"shorten a default toleration", ut.MakePod("s", "alice").Container("c", "", "").
+			Toleration(corev1.Toleration{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](300)}).Obj(),
+			func(p *corev1.Pod) { p.Spec.Tolerations[0].TolerationSeconds = ptr.To[int64](60) }, "", ""},
 		{"debug container", session, func(p *corev1.Pod) {
 			p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{
 				EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg", Image: "busybox"}})

@@ -9,6 +9,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
 
 	"github.com/carve-dev/carve/pkg/podcontract"
 	ut "github.com/carve-dev/carve/pkg/util/testing"
@@ -26,7 +27,7 @@ func TestMutatePatchMatchesAdmit(t *testing.T) {
 
 	withAffinity := ut.MakePod("aff", "alice").Label("app", "x").Annotation("note", "y").
 		Container("main", "500m", "1Gi").Container("side", "", "").Obj()
-	withAffinity.Spec.Tolerations = []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists}}
+	withAffinity.Spec.Tolerations = []corev1.Toleration{{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](300)}}
 	withAffinity.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{}}
 
 	for _, pod := range []*corev1.Pod{
