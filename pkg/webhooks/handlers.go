@@ -20,9 +20,10 @@ import (
 // every pod's path, are served by podReviews; carve's own kinds by
 // controller-runtime's typed webhooks behind Strict. cached serves the
 // lookups on the hot path; live (the apiserver itself) the in-use checks
-// of deletions, which are rare and must see objects created a moment ago.
+// of deletions, which are rare and must see objects created a moment ago,
+// and namespaces the cache does not show as workspace namespaces yet.
 func Handlers(scheme *runtime.Scheme, cached, live client.Reader, opts podcontract.Options) map[string]http.Handler {
-	pod := &Pod{Reader: cached, Options: opts}
+	pod := &Pod{Reader: cached, Live: live, Options: opts}
 	return map[string]http.Handler{
 		PathPodMutate:         &podReviews{pod: pod, mutate: true},
 		PathPodValidate:       &podReviews{pod: pod},

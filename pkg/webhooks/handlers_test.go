@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
@@ -167,4 +168,62 @@ func FuzzPodWebhook(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A pod reaches the pod webhooks only when the apiserver saw its namespace
+// labelled; a cache that lags (no namespace yet, or without the label) must
+// not let the pod through untouched.
+func TestNamespaceCacheLag(t *testing.T) {
+	scheme := controller.Scheme()
+	carveObjects := []client.Object{
+		ut.MakeWorkspace("ml", "small").Obj(),
+		ut.MakeProfile("small", "1", "2Gi").Obj(),
+	}
+	unlabelled := ut.MakeNamespace("alice", "ml", "")
+	delete(unlabelled.Labels, carvev1.LabelWorkspace)
+	live := fake.NewClientBuilder().WithScheme(scheme).WithObjects(append(carveObjects, ut.MakeNamespace("alice", "ml", ""))...).Build()
+	for _, tc := range []struct {
+		name   string
+		cached []client.Object
+		live   client.Reader
+		// wantCode is the denial's code; 0 means the pod is admitted with
+		// its profile applied.
+		wantCode int32
+	}{
+		{"namespace not cached yet", nil, live, 0},
+		{"label not cached yet", []client.Object{unlabelled}, live, 0},
+		{"unknown even to the apiserver", nil, fake.NewClientBuilder().WithScheme(scheme).Build(), http.StatusTooManyRequests},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cached := fake.NewClientBuilder().WithScheme(scheme).WithObjects(append(carveObjects, tc.cached...)...).Build()
+			for path, wantPatch := range map[string]bool{webhooks.PathPodMutate: true, webhooks.PathPodValidate: false} {
+				h := webhooks.Handlers(scheme, cached, tc.live, podcontract.Options{PodLevelResources: true})[path]
+				pod := ut.MakePod("p", "alice").Container("c", "", "").Obj()
+				if !wantPatch {
+					var err error
+					if pod, err = podcontract.Admit(pod, ut.MakeNamespace("alice", "ml", ""), ut.NewObjects(carveObjects[0], carveObjects[1]), podcontract.Options{PodLevelResources: true}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				rec := post(h, "application/json", string(Review(t, pod)))
+				var out admissionv1.AdmissionReview
+				if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil {
+					t.Fatalf("%s: response %v %s", path, err, rec.Body.String())
+				}
+				if tc.wantCode != 0 {
+					if out.Response.Allowed || out.Response.Result == nil || out.Response.Result.Code != tc.wantCode ||
+						!strings.Contains(out.Response.Result.Message, "try again") {
+						t.Errorf("%s: response %+v, want a %d denial saying to try again", path, out.Response, tc.wantCode)
+					}
+					continue
+				}
+				if !out.Response.Allowed {
+					t.Fatalf("%s: denied: %+v", path, out.Response.Result)
+				}
+				if got := len(out.Response.Patch) > 0; got != wantPatch {
+					t.Errorf("%s: patch present %v, want %v (the profile must be applied)", path, got, wantPatch)
+				}
+			}
+		})
+	}
 }

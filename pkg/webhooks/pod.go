@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -18,6 +19,12 @@ import (
 type Pod struct {
 	// Reader reads namespaces and carve objects, from a cache.
 	Reader client.Reader
+	// Live reads a namespace from the apiserver when the cache cannot be
+	// trusted: the apiserver sent the pod here because the namespace
+	// matched the webhooks' selector, so a cache that does not know the
+	// namespace, or shows it without the workspace label, lags behind.
+	// Nil trusts the cache.
+	Live client.Reader
 	// Options are the cluster facts the contract depends on.
 	Options podcontract.Options
 }
@@ -30,20 +37,43 @@ var (
 // namespaceOf returns the namespace of the pod under admission. The request
 // names it even when the object does not (pods created with generateName
 // through a namespaced URL).
+//
+// A pod only reaches this webhook when the apiserver saw the namespace
+// carry the workspace label, so a cached namespace that is missing or
+// unlabelled is read again from the apiserver: a pod created just after its
+// namespace was labelled must not pass unenforced. When even that read
+// fails, the answer is a 429 that says to retry (clients and controllers
+// retry it), never an admission.
 func (w *Pod) namespaceOf(ctx context.Context, pod *corev1.Pod) (*corev1.Namespace, bool, error) {
 	name := pod.Namespace
 	if req, err := admission.RequestFromContext(ctx); err == nil && req.Namespace != "" {
 		name = req.Namespace
 	}
-	l := cacheLookup{ctx, w.Reader}
-	ns, ok := l.Namespace(name)
+	ns, ok := cacheLookup{ctx, w.Reader}.Namespace(name)
+	if (!ok || podcontract.WorkspaceOf(ns) == "") && w.Live != nil && name != "" {
+		live := &corev1.Namespace{}
+		switch err := w.Live.Get(ctx, client.ObjectKey{Name: name}, live); {
+		case err == nil:
+			ns, ok = live, true
+		case apierrors.IsNotFound(err):
+			ok = false
+		default:
+			return nil, false, retryLater(fmt.Sprintf("carve: reading namespace %q of the pod: %v; this is temporary, try again", name, err))
+		}
+	}
 	if !ok {
-		return nil, false, fmt.Errorf("carve: namespace %q of the pod is not known yet; try again", name)
+		return nil, false, retryLater(fmt.Sprintf("carve: namespace %q of the pod is not known yet; this is temporary, try again", name))
 	}
 	if podcontract.WorkspaceOf(ns) == "" {
 		return ns, false, nil
 	}
 	return ns, true, nil
+}
+
+// retryLater is an error the apiserver passes on as 429 Too Many Requests
+// with a Retry-After, which client-go and controllers retry by themselves.
+func retryLater(msg string) error {
+	return apierrors.NewTooManyRequests(msg, 1)
 }
 
 // Default applies the pod's profile, or denies the pod.
