@@ -54,6 +54,11 @@ type tracker struct {
 	lastPrune time.Time
 	// started are pods admitted after they waited, for the status writer.
 	started []*corev1.Pod
+	// starting is true while the plugin's informers list what exists at
+	// start. Pending pods they deliver then are queued undecided, and
+	// finishStartup admits them in one ordered pass: a restarted scheduler
+	// keeps priority and fair share instead of admitting in list order.
+	starting bool
 	now     func() time.Time
 }
 
@@ -166,7 +171,13 @@ func (t *tracker) observe(pod *corev1.Pod) []*corev1.Pod {
 	e, ok := t.entries[pod.UID]
 	if !ok {
 		if pod.Spec.NodeName == "" {
-			// Pending pods enter through PreEnqueue, in queue order.
+			// Pending pods enter through PreEnqueue, in queue order; at
+			// start, through finishStartup's ordered pass.
+			if t.starting {
+				e = t.newEntry(pod)
+				t.entries[pod.UID] = e
+				t.ws(e.workspace).waiting[e.uid] = e
+			}
 			return nil
 		}
 		e = t.newEntry(pod)
@@ -189,6 +200,46 @@ func (t *tracker) observe(pod *corev1.Pod) []*corev1.Pod {
 	e.req = req
 	w.used.add(e.team, e.project, e.req)
 	return podsOf(t.admitWaiting(w))
+}
+
+// beginStartup makes pending pods that observe meets wait for
+// finishStartup.
+func (t *tracker) beginStartup() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.starting = true
+}
+
+// finishStartup admits the pending pods listed at start, in queue order,
+// as far as the quotas allow. It returns them. Only pods that had been told
+// to wait are reported to the status writer as started; the rest never
+// waited as far as their users could see.
+func (t *tracker) finishStartup() []*corev1.Pod {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.starting = false
+	before := len(t.started)
+	var admitted []*entry
+	for _, w := range t.workspaces {
+		admitted = append(admitted, t.admitWaiting(w)...)
+	}
+	kept := t.started[:before]
+	for _, p := range t.started[before:] {
+		if toldToWait(p) {
+			kept = append(kept, p)
+		}
+	}
+	t.started = kept
+	return podsOf(admitted)
+}
+
+func toldToWait(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == carvev1.PodConditionAdmitted {
+			return c.Status == corev1.ConditionFalse
+		}
+	}
+	return false
 }
 
 // forget drops a pod that was deleted or finished, freeing its quota, and
@@ -287,6 +338,11 @@ func (t *tracker) admit(w *wsState, e *entry) {
 // does not block smaller pods behind it; it keeps its place and starts as
 // soon as enough quota is free for it and no pod ahead of it fits.
 func (t *tracker) admitWaiting(w *wsState) []*entry {
+	if t.starting {
+		// The pending pods are not all listed yet: finishStartup runs
+		// the one pass over all of them.
+		return nil
+	}
 	var admitted []*entry
 	for len(w.waiting) > 0 {
 		var best *entry
@@ -427,6 +483,17 @@ func podsOf(es []*entry) []*corev1.Pod {
 	out := make([]*corev1.Pod, len(es))
 	for i, e := range es {
 		out[i] = e.pod
+	}
+	return out
+}
+
+// workspaceNames lists the workspaces the tracker knows.
+func (t *tracker) workspaceNames() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.workspaces))
+	for name := range t.workspaces {
+		out = append(out, name)
 	}
 	return out
 }

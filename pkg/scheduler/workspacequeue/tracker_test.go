@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	ut "github.com/carve-dev/carve/pkg/util/testing"
@@ -248,6 +249,40 @@ func TestRestartNeverAdmitsPastQuota(t *testing.T) {
 	tr.observe(pod("q", "bob", "", 3, "1"))
 	if tr.isAdmitted("uid-bob-q") {
 		t.Error("observe admitted a pending pod")
+	}
+}
+
+// After a restart the informer lists pending pods in no particular order;
+// they must start in queue order (priority first, then fair share), not in
+// the order they were listed.
+func TestRestartAdmitsInQueueOrder(t *testing.T) {
+	ws := ut.MakeWorkspace("ml", "small").Quota("3", "", "", -1).Obj()
+	tr := newTracker(func() time.Time { return t0 })
+	tr.beginStartup()
+	var listed []*corev1.Pod
+	for i := range 12 {
+		p := pod(fmt.Sprint("p", i), "alice", "", i, "1")
+		p.Spec.Priority = ptr.To(int32(i % 4)) // p3, p7, p11 have the top priority
+		listed = append(listed, p)
+	}
+	told := listed[7].DeepCopy()
+	told.Status.Conditions = []corev1.PodCondition{{Type: carvev1.PodConditionAdmitted, Status: corev1.ConditionFalse}}
+	listed[7] = told
+	tr.observe(bound(pod("run", "bob", "", 0, "0"), "n1"))
+	for _, p := range listed {
+		tr.observe(p)
+	}
+	tr.setWorkspace(ws) // the Workspace may be listed after the pods
+	if diff := cmp.Diff([]string{"alice/p3", "alice/p7", "alice/p11"}, names(tr.finishStartup())); diff != "" {
+		t.Errorf("admitted at start (-want +got):\n%s", diff)
+	}
+	// kube-scheduler then asks PreEnqueue in its informer's order.
+	if diff := cmp.Diff([]string{"alice/p3", "alice/p7", "alice/p11"}, enqueueAll(tr, listed...)); diff != "" {
+		t.Errorf("PreEnqueue admitted (-want +got):\n%s", diff)
+	}
+	// Only the pod that had been told to wait is reported as started.
+	if diff := cmp.Diff([]string{"alice/p7"}, names(tr.drainStarted())); diff != "" {
+		t.Errorf("started for the status writer (-want +got):\n%s", diff)
 	}
 }
 

@@ -75,6 +75,7 @@ func (pl *WorkspaceQueue) watch(ctx context.Context) error {
 		return err
 	}
 
+	pl.tracker.beginStartup()
 	go pods.Run(ctx.Done())
 	go workspaces.Run(ctx.Done())
 	syncCtx, cancel := context.WithTimeout(ctx, pl.args.StartupSyncTimeout.Duration)
@@ -82,7 +83,13 @@ func (pl *WorkspaceQueue) watch(ctx context.Context) error {
 	if !cache.WaitForCacheSync(syncCtx.Done(), podReg.HasSynced, wsReg.HasSynced) {
 		return fmt.Errorf("rebuilding quota accounting: workspace pods and Workspaces were not listed within %s; check that the carve.dev CRDs are installed and that the scheduler may list and watch pods and workspaces.carve.dev", pl.args.StartupSyncTimeout.Duration)
 	}
-	logger.Info("Rebuilt workspace quota accounting from the API", "pods", len(pods.GetStore().ListKeys()), "workspaces", len(workspaces.GetStore().ListKeys()))
+	// Pending pods listed at start are admitted in one ordered pass before
+	// kube-scheduler asks PreEnqueue about any of them.
+	admitted := pl.tracker.finishStartup()
+	for _, name := range pl.tracker.workspaceNames() {
+		pl.status.changed(name)
+	}
+	logger.Info("Rebuilt workspace quota accounting from the API", "admittedPending", len(admitted), "pods", len(pods.GetStore().ListKeys()), "workspaces", len(workspaces.GetStore().ListKeys()))
 
 	go pl.collectLoop(ctx, logger, pods.GetStore())
 	return nil
