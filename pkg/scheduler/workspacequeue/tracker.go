@@ -59,7 +59,7 @@ type tracker struct {
 	// finishStartup admits them in one ordered pass: a restarted scheduler
 	// keeps priority and fair share instead of admitting in list order.
 	starting bool
-	now     func() time.Time
+	now      func() time.Time
 }
 
 func newTracker(now func() time.Time) *tracker {
