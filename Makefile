@@ -44,9 +44,10 @@ verify: generate
 ## test: everything — verify, unit (with fuzz seeds), integration against a real control plane
 test: verify test-unit test-integration
 
-## test-unit: pure functions, handlers, fuzz seed corpora
+## test-unit: pure functions, handlers, fuzz seed corpora (pkg/ under the race detector)
 test-unit:
-	$(GO) test -count=1 ./pkg/... ./cmd/...
+	$(GO) test -count=1 -race ./pkg/...
+	$(GO) test -count=1 ./cmd/...
 
 ## test-integration: real kube-apiserver + etcd + kube-controller-manager (+ kwok), and the Helm chart
 test-integration:
