@@ -224,6 +224,10 @@ func TestPodDenials(t *testing.T) {
 		{"gpu without gpu profile", ut.MakePod("p", ns).Container("c", "", "").GPU("nvidia.com/gpu", "1").Obj(), podcontract.RuleGPUWithoutProfile, "GPU profile"},
 		{"other scheduler", ut.MakePod("p", ns).SchedulerName("volcano").Container("c", "", "").Obj(), podcontract.RuleSchedulerName, "remove spec.schedulerName"},
 		{"node name", ut.MakePod("p", ns).NodeName("node-1").Container("c", "", "").Obj(), podcontract.RuleNodeName, "node-1"},
+		{"toleration of every taint", ut.MakePod("p", ns).Container("c", "", "").Toleration(corev1.Toleration{Operator: corev1.TolerationOpExists}).Obj(), podcontract.RuleToleration, "remove it"},
+		{"toleration of the control plane", ut.MakePod("p", ns).Container("c", "", "").
+			Toleration(corev1.Toleration{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}).Obj(),
+			podcontract.RuleToleration, "node-role.kubernetes.io/control-plane"},
 		{"daemonset pod", ut.MakePod("p", ns).Owner("apps/v1", "DaemonSet", "ds").Container("c", "", "").Obj(), podcontract.RuleDaemonSet, "namespace without"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -41,6 +41,17 @@ func TestPodEditsThatEscapeAreDenied(t *testing.T) {
 			t.Errorf("removing safe-to-evict: %v, want a denial naming it", err)
 		}
 	})
+	t.Run("add a toleration", func(t *testing.T) {
+		p, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Operator: corev1.TolerationOpExists})
+		_, err = pods.Update(ctx, p, metav1.UpdateOptions{})
+		if err == nil || !strings.Contains(err.Error(), string(podcontract.RuleToleration)) {
+			t.Errorf("adding a toleration of every taint: %v, want %s", err, podcontract.RuleToleration)
+		}
+	})
 	t.Run("other labels may change", func(t *testing.T) {
 		p, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
 		if err != nil {
