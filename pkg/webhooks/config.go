@@ -113,6 +113,8 @@ func Configurations(e Endpoint, releaseNamespace string) (*admissionregistration
 				rule("", "pods", create, update),
 				rule("", "pods/ephemeralcontainers", update),
 				rule("", "pods/resize", update)),
+			podStatusWebhook(validatingWebhook("pod-status.carve.dev", PathPodValidate, workspaces,
+				rule("", "pods/status", update))),
 			// carve's own kinds are cluster-scoped: no namespace selector.
 			validatingWebhook("resourceprofiles.carve.dev", PathProfileValidate, nil, rule(group, "resourceprofiles", create, update, del)),
 			validatingWebhook("workspaces.carve.dev", PathWorkspaceValidate, nil, rule(group, "workspaces", create, update, del)),
@@ -120,6 +122,19 @@ func Configurations(e Endpoint, releaseNamespace string) (*admissionregistration
 		},
 	}
 	return mutating, validating
+}
+
+// podStatusWebhook narrows a webhook on pods/status to the updates that
+// change labels or annotations, which the status subresource lets through
+// (a session's safe-to-evict, carve's labels). Kubelets write pod status
+// all the time and never change those, so they never wait on carve.
+func podStatusWebhook(w admissionregistrationv1.ValidatingWebhook) admissionregistrationv1.ValidatingWebhook {
+	w.MatchConditions = []admissionregistrationv1.MatchCondition{{
+		Name: "labels-or-annotations-change",
+		Expression: "(has(object.metadata.labels) ? object.metadata.labels : {}) != (has(oldObject.metadata.labels) ? oldObject.metadata.labels : {}) || " +
+			"(has(object.metadata.annotations) ? object.metadata.annotations : {}) != (has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {})",
+	}}
+	return w
 }
 
 type (

@@ -41,6 +41,14 @@ func TestPodWebhooksSeeOnlyWorkspaceNamespaces(t *testing.T) {
 				t.Errorf("validating pod resources (-want +got):\n%s", diff)
 			}
 		}
+		if w.Name == "pod-status.carve.dev" {
+			if diff := cmp.Diff(want, w.NamespaceSelector); diff != "" {
+				t.Errorf("pod status namespaceSelector (-want +got):\n%s", diff)
+			}
+			if len(w.Rules) != 1 || w.Rules[0].Resources[0] != "pods/status" || len(w.MatchConditions) != 1 {
+				t.Errorf("pod status webhook: rules %+v, match conditions %+v; want pods/status, narrowed to label and annotation changes", w.Rules, w.MatchConditions)
+			}
+		}
 	}
 	if got := *m.Webhooks[0].ClientConfig.URL; got != "https://127.0.0.1:9443/mutate-pod" {
 		t.Errorf("mutating URL = %s", got)

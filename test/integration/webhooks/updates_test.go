@@ -52,6 +52,26 @@ func TestPodEditsThatEscapeAreDenied(t *testing.T) {
 			t.Errorf("adding a toleration of every taint: %v, want %s", err, podcontract.RuleToleration)
 		}
 	})
+	t.Run("unprotect the session through pods/status", func(t *testing.T) {
+		p, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Annotations[carvev1.AnnotationSafeToEvict] = "true"
+		_, err = pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
+		if err == nil || !strings.Contains(err.Error(), carvev1.AnnotationSafeToEvict) {
+			t.Errorf("changing safe-to-evict through pods/status: %v, want a denial naming it", err)
+		}
+		// A status write that leaves the metadata alone is never stopped.
+		p, err = pods.Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: "example.com/Probe", Status: corev1.ConditionTrue})
+		if _, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+			t.Errorf("a plain status update: %v", err)
+		}
+	})
 	t.Run("other labels may change", func(t *testing.T) {
 		p, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
 		if err != nil {
