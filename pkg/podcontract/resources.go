@@ -3,7 +3,6 @@ package podcontract
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -39,17 +38,6 @@ func ProfileLimits(p *carvev1.ResourceProfile) corev1.ResourceList {
 		rl[corev1.ResourceCPU] = p.Spec.CPULimit.DeepCopy()
 	}
 	return rl
-}
-
-// IsGPUResource reports whether an extended resource name is a GPU, of any
-// vendor: nvidia.com/gpu, amd.com/gpu, gpu.intel.com/i915, nvidia.com/mig-*.
-func IsGPUResource(name corev1.ResourceName) bool {
-	s := strings.ToLower(string(name))
-	domain, res, ok := strings.Cut(s, "/")
-	if !ok || domain == "kubernetes.io" || strings.HasSuffix(domain, ".kubernetes.io") {
-		return false
-	}
-	return strings.Contains(res, "gpu") || strings.HasPrefix(res, "mig-") || strings.HasPrefix(domain, "gpu.")
 }
 
 // mainContainer is the index of the container that gets the per-container
@@ -115,7 +103,7 @@ func checkResources(pod *corev1.Pod, p *carvev1.ResourceProfile, opts Options, v
 		if q.IsZero() {
 			continue
 		}
-		if IsGPUResource(n) && n != gpu {
+		if carvev1.IsGPUResource(n) && n != gpu {
 			if gpu == "" {
 				vs.add(RuleGPUWithoutProfile, fmt.Sprintf(
 					"containers request %s %s but profile %q has no GPU; pick a GPU profile with label %s, or remove the GPU request",

@@ -71,13 +71,11 @@ func limitOf(q *carvev1.Quota) limit {
 	return l
 }
 
-// gpuResources are the extended resources a quota's gpu field counts.
-var gpuResources = []corev1.ResourceName{"nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915"}
-
 // requestOf is what a pod holds against quota: its effective requests as
 // Kubernetes computes them (pod-level resources when set, sidecars and init
 // containers included), the larger of desired and allocated during an
-// in-place resize, its GPUs of any vendor, and one pod.
+// in-place resize, its GPUs of any vendor (a MIG slice counts as one), and
+// one pod.
 func requestOf(pod *corev1.Pod) amounts {
 	reqs := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{
 		UseStatusResources: true,
@@ -86,8 +84,8 @@ func requestOf(pod *corev1.Pod) amounts {
 	var a amounts
 	a[resCPU] = reqs.Cpu().MilliValue()
 	a[resMemory] = reqs.Memory().Value()
-	for _, name := range gpuResources {
-		if q, ok := reqs[name]; ok {
+	for name, q := range reqs {
+		if carvev1.IsGPUResource(name) {
 			a[resGPU] += q.Value()
 		}
 	}

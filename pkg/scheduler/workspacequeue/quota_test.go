@@ -159,6 +159,7 @@ func TestRequestOf(t *testing.T) {
 	}{
 		{"containers", ut.MakePod("p", "ns").Container("a", "1", "2Gi").Container("b", "500m", "1Gi"), amounts{1500, 3 << 30, 0, 1}},
 		{"pod-level resources win", ut.MakePod("p", "ns").Container("a", "1", "2Gi").PodResources("4", "8Gi"), amounts{4000, 8 << 30, 0, 1}},
+		{"MIG slices count as GPUs", ut.MakePod("p", "ns").Container("a", "1", "1Gi").GPU("nvidia.com/mig-1g.5gb", "2"), amounts{1000, 1 << 30, 2, 1}},
 		{"GPUs of any vendor", ut.MakePod("p", "ns").Container("a", "1", "1Gi").GPU("nvidia.com/gpu", "2").Container("b", "1", "1Gi").GPU("amd.com/gpu", "1"), amounts{2000, 2 << 30, 3, 1}},
 		{"init container larger than the app", ut.MakePod("p", "ns").InitContainer("i", "4", "1Gi").Container("a", "1", "1Gi"), amounts{4000, 1 << 30, 0, 1}},
 	}

@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
-	"github.com/carve-dev/carve/pkg/podcontract"
 )
 
 // ValidateResourceProfile checks a profile on create and update.
@@ -39,7 +38,7 @@ func ValidateResourceProfile(p *carvev1.ResourceProfile) field.ErrorList {
 			if msgs := validation.IsQualifiedName(g.ResourceName); len(msgs) > 0 || !strings.Contains(g.ResourceName, "/") {
 				errs = append(errs, field.Invalid(gp.Child("resourceName"), g.ResourceName,
 					"must be an extended resource name such as nvidia.com/gpu"))
-			} else if !podcontract.IsGPUResource(corev1.ResourceName(g.ResourceName)) {
+			} else if !carvev1.IsGPUResource(corev1.ResourceName(g.ResourceName)) {
 				errs = append(errs, field.Invalid(gp.Child("resourceName"), g.ResourceName,
 					"is not a GPU resource name (expected vendor.com/gpu, vendor.com/mig-..., or gpu.vendor.com/...)"))
 			}
@@ -142,7 +141,7 @@ func ValidateNodePool(np *carvev1.NodePool) field.ErrorList {
 				fmt.Sprintf("must not exceed capacity (%s)", c.String())))
 		}
 	}
-	hasGPU := slices.ContainsFunc(resourceNames(np.Spec.Template.Capacity), podcontract.IsGPUResource)
+	hasGPU := slices.ContainsFunc(resourceNames(np.Spec.Template.Capacity), carvev1.IsGPUResource)
 	if np.Spec.Role == carvev1.NodePoolRoleGPU && !hasGPU {
 		errs = append(errs, field.Required(tp.Child("capacity"),
 			"a GPU pool's template must list its GPUs (e.g. nvidia.com/gpu: 1) so the autoscaler can scale it from zero"))
