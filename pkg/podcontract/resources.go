@@ -235,3 +235,28 @@ func sortedNames(rl corev1.ResourceList) []corev1.ResourceName {
 	sort.Slice(names, func(i, j int) bool { return names[i] < names[j] })
 	return names
 }
+
+// UnfitPools says, for each of the profile's pools whose node template is
+// too small for one pod of the profile, which resource falls short. Such a
+// profile's pods could never be scheduled there (and would hold quota while
+// they wait), so the profile webhook warns about it.
+func UnfitPools(p *carvev1.ResourceProfile, pools []*carvev1.NodePool) []string {
+	var out []string
+	want := ProfileRequests(p)
+	for _, pool := range pools {
+		capacity := pool.Spec.Template.Capacity
+		for _, name := range sortedNames(want) {
+			q := want[name]
+			have, ok := capacity[name]
+			switch {
+			case !ok:
+				out = append(out, fmt.Sprintf("profile %q requests %s %s, but nodes of NodePool %q have none in their template's capacity: add it to the pool's template or remove it from the profile",
+					p.Name, q.String(), name, pool.Name))
+			case have.Cmp(q) < 0:
+				out = append(out, fmt.Sprintf("profile %q requests %s %s, but nodes of NodePool %q have only %s: its pods could never run there; shrink the profile or give the pool bigger nodes",
+					p.Name, q.String(), name, pool.Name, have.String()))
+			}
+		}
+	}
+	return out
+}

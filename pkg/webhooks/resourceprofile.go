@@ -11,6 +11,7 @@ import (
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/apis/carve/validation"
+	"github.com/carve-dev/carve/pkg/podcontract"
 )
 
 // ResourceProfile validates ResourceProfiles.
@@ -37,13 +38,17 @@ func (w *ResourceProfile) validate(ctx context.Context, p *carvev1.ResourceProfi
 	// A pool may be created after the profiles that use it: warn, don't deny.
 	var warnings admission.Warnings
 	l := cacheLookup{ctx, w.Reader}
+	var pools []*carvev1.NodePool
 	for _, pool := range p.Spec.NodePools {
-		if _, ok := l.NodePool(pool); !ok {
+		np, ok := l.NodePool(pool)
+		if !ok {
 			warnings = append(warnings, fmt.Sprintf(
 				"NodePool %q does not exist yet: pods of profile %q are refused until it does", pool, p.Name))
+			continue
 		}
+		pools = append(pools, np)
 	}
-	return warnings, nil
+	return append(warnings, podcontract.UnfitPools(p, pools)...), nil
 }
 
 // ValidateDelete refuses to delete a profile that a workspace still allows:
