@@ -6,10 +6,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -89,6 +91,28 @@ func TestProfileAndPoolLifecycle(t *testing.T) {
 	}
 	if !warned.saw(`"not-yet" does not exist yet`) {
 		t.Errorf("warnings %q do not mention the missing profile", warned.all())
+	}
+	// A profile bigger than the pool's nodes is accepted with a warning.
+	bigger := &warningRecorder{}
+	bcl, err := client.New(restConfig(bigger), client.Options{Scheme: cl.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		p := &carvev1.ResourceProfile{}
+		if err := cl.Get(ctx, client.ObjectKeyFromObject(profile), p); err != nil {
+			return false, err
+		}
+		p.Spec.CPU = resourceMust("16")
+		if err := bcl.Update(ctx, p); err != nil {
+			return false, err
+		}
+		// The webhook reads pools from its cache, which may not show
+		// "spot" yet.
+		return bigger.saw(`nodes of NodePool "spot" have only 8`), nil
+	})
+	if err != nil {
+		t.Errorf("growing profile medium to 16 CPUs on 8-CPU nodes: %v; warnings %q, want one naming pool spot", err, bigger.all())
 	}
 	pool.Spec.Platform.Type = carvev1.PlatformEKS
 	pool.Spec.Platform.EKS = &carvev1.EKSPlatform{Region: "eu-west-1", AutoScalingGroup: "asg"}
