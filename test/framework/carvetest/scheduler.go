@@ -25,9 +25,9 @@ func ShippedSchedulerConfig() ([]byte, error) {
 // (kube-scheduler's Setup and Run with carve's plugins), reading config (a
 // KubeSchedulerConfiguration) with its client pointed at kubeconfig, leader
 // election off and no serving port. edit, when not nil, may change the
-// decoded config first. The scheduler runs until stop is called; stop
-// returns once it has ended.
-func StartScheduler(ctx context.Context, dir, kubeconfig string, config []byte, edit func(map[string]any)) (stop func(), err error) {
+// decoded config first; extra registers more plugins (a test's own). The
+// scheduler runs until stop is called; stop returns once it has ended.
+func StartScheduler(ctx context.Context, dir, kubeconfig string, config []byte, edit func(map[string]any), extra ...app.Option) (stop func(), err error) {
 	var cfg map[string]any
 	if err := yaml.Unmarshal(config, &cfg); err != nil {
 		return nil, fmt.Errorf("reading scheduler config: %w", err)
@@ -53,7 +53,7 @@ func StartScheduler(ctx context.Context, dir, kubeconfig string, config []byte, 
 	opts.ConfigFile = path
 	opts.SecureServing.BindPort = 0
 	ctx, cancel := context.WithCancel(ctx)
-	cc, sched, err := app.Setup(ctx, opts, scheduler.Plugins()...)
+	cc, sched, err := app.Setup(ctx, opts, append(scheduler.Plugins(), extra...)...)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("setting up carve-scheduler: %w", err)

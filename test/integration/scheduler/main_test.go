@@ -4,6 +4,7 @@
 package scheduler_test
 
 import (
+	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"context"
 	"fmt"
 	"os"
@@ -81,8 +82,16 @@ func startScheduler(ctx context.Context) error {
 					pc["args"].(map[string]any)["statusUpdatesPerSecond"] = 200
 				}
 			}
+			plugins := p.(map[string]any)["plugins"].(map[string]any)
+			preBind, _ := plugins["preBind"].(map[string]any)
+			if preBind == nil {
+				preBind = map[string]any{}
+				plugins["preBind"] = preBind
+			}
+			enabled, _ := preBind["enabled"].([]any)
+			preBind["enabled"] = append(enabled, map[string]any{"name": failPreBindOnceName})
 		}
-	})
+	}, app.WithPlugin(failPreBindOnceName, newFailPreBindOnce))
 	if err != nil {
 		return err
 	}
