@@ -4,7 +4,6 @@
 package scheduler_test
 
 import (
-	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"context"
 	"fmt"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
