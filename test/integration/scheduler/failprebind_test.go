@@ -62,16 +62,16 @@ func (pl *failPreBindOnce) PreBind(_ context.Context, _ fwk.CycleState, pod *cor
 // quota; the pod held behind it neither takes the quota nor is ever marked
 // Unschedulable, and the first pod binds on its retry.
 func TestFailedBindingKeepsQuota(t *testing.T) {
-	ws := ut.MakeWorkspace("wsb", "small").Quota("", "", "", 1).Obj()
-	pool := setup(t, ws, []string{"wsb-alice"}, 1, "16", "64Gi")
-	ns := "wsb-alice"
-	first := workspacePod("wsb", ns, "first", pool, "1")
+	ws := ut.MakeWorkspace("wsbind", "small").Quota("", "", "", 1).Obj()
+	pool := setup(t, ws, []string{"wsbind-alice"}, 1, "16", "64Gi")
+	ns := "wsbind-alice"
+	first := workspacePod("wsbind", ns, "first", pool, "1")
 	first.Annotations = map[string]string{annotationFailPreBindOnce: "true"}
 	create(t, first)
 	// second is held behind first while first's binding cycle hangs; then
 	// the cycle fails.
-	create(t, workspacePod("wsb", ns, "second", pool, "1"))
-	waitWaiting(t, ns, "second", "waiting for workspace wsb quota: pods 1/1 in use; 1st in queue")
+	create(t, workspacePod("wsbind", ns, "second", pool, "1"))
+	waitWaiting(t, ns, "second", "waiting for workspace wsbind quota: pods 1/1 in use; 1st in queue")
 	close(releasePreBind)
 	waitBound(t, ns, "first")
 	held, err := getPod(t.Context(), ns, "second")
