@@ -55,15 +55,16 @@ func Admit(pod *corev1.Pod, ns *corev1.Namespace, l Lookup, opts Options) (*core
 		return nil, err
 	}
 	var vs violations
+	granted := grantedTolerations(t)
 	checkScheduling(pod, t, &vs)
-	checkTolerations(pod, t, &vs)
+	checkTolerations(pod, t.Profile.Name, granted, &vs)
 	checkResources(pod, t.Profile, opts, &vs)
 	if err := vs.err(); err != nil {
 		return nil, err
 	}
 	out := pod.DeepCopy()
 	applyResources(out, t.Profile, opts)
-	applyPlacement(out, t)
+	applyPlacement(out, t, granted)
 	applyMetadata(out, t, opts)
 	return out, nil
 }
@@ -143,9 +144,9 @@ func poolNames(t *Target) []string {
 	return names
 }
 
-// applyPlacement steers the pod to its profile's node pools and lets it
-// tolerate their taints.
-func applyPlacement(pod *corev1.Pod, t *Target) {
+// applyPlacement steers the pod to its profile's node pools and gives it
+// the tolerations the profile grants.
+func applyPlacement(pod *corev1.Pod, t *Target, granted []corev1.Toleration) {
 	pod.Spec.SchedulerName = carvev1.SchedulerName
 	pools := poolNames(t)
 	switch {
@@ -157,7 +158,7 @@ func applyPlacement(pod *corev1.Pod, t *Target) {
 	if g := t.Profile.Spec.GPU; g != nil && g.Product != "" {
 		setNodeSelector(pod, LabelGPUProduct, g.Product)
 	}
-	for _, tol := range grantedTolerations(t) {
+	for _, tol := range granted {
 		addToleration(pod, tol)
 	}
 }

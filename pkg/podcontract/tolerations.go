@@ -64,15 +64,14 @@ func coveredBy(tol corev1.Toleration, by []corev1.Toleration) bool {
 }
 
 // checkTolerations refuses tolerations the profile does not grant.
-func checkTolerations(pod *corev1.Pod, t *Target, vs *violations) {
-	granted := append(grantedTolerations(t), defaultTolerated...)
+func checkTolerations(pod *corev1.Pod, profile string, granted []corev1.Toleration, vs *violations) {
 	for _, tol := range pod.Spec.Tolerations {
-		if coveredBy(tol, granted) {
+		if coveredBy(tol, granted) || coveredBy(tol, defaultTolerated) {
 			continue
 		}
 		vs.add(RuleToleration, fmt.Sprintf(
 			"toleration %s is not granted by profile %q, which tolerates only its node pools' taints; remove it, or pick a profile whose pool carries that taint",
-			describeToleration(tol), t.Profile.Name))
+			describeToleration(tol), profile))
 	}
 }
 

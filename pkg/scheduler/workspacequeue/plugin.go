@@ -140,8 +140,8 @@ func (pl *WorkspaceQueue) EventsToRegister(context.Context) ([]fwk.ClusterEventW
 	}, nil
 }
 
-// The hints only answer: they say whether a held pod is admitted now, and
-// never change the accounting. kube-scheduler raises its events for more
+// hintAdmitted is the hint of every registered event. It only answers
+// whether a held pod is admitted now, and never changes the accounting. kube-scheduler raises its events for more
 // than what happened in the API — AssignedPodDelete for a pod whose binding
 // cycle failed, or whose nominated node changed, while the pod still
 // exists — and hands them objects from its own informer, which can be older
