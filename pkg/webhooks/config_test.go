@@ -65,3 +65,34 @@ func TestServiceEndpoint(t *testing.T) {
 		t.Errorf("CA bundle not carried")
 	}
 }
+
+// The admission policies cover exactly the namespaces the webhooks do not
+// see, minus the control plane's and carve's own, and the label policy
+// denies while the scheduler one only warns.
+func TestPoliciesCoverNamespacesOutsideWorkspaces(t *testing.T) {
+	policies, bindings := webhooks.Policies("carve-system")
+	want := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+		{Key: "carve.dev/workspace", Operator: metav1.LabelSelectorOpDoesNotExist},
+		{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
+			Values: []string{"kube-system", "kube-public", "kube-node-lease", "carve-system"}},
+	}}
+	if len(policies) != 2 || len(bindings) != 2 {
+		t.Fatalf("%d policies and %d bindings, want 2 and 2", len(policies), len(bindings))
+	}
+	actions := map[string]admissionregistrationv1.ValidationAction{}
+	for i, p := range policies {
+		if diff := cmp.Diff(want, p.Spec.MatchConstraints.NamespaceSelector); diff != "" {
+			t.Errorf("%s namespaceSelector (-want +got):\n%s", p.Name, diff)
+		}
+		if b := bindings[i]; b.Name != p.Name || b.Spec.PolicyName != p.Name || len(b.Spec.ValidationActions) != 1 {
+			t.Errorf("binding %s for policy %s: %+v", b.Name, p.Name, b.Spec)
+		} else {
+			actions[p.Name] = b.Spec.ValidationActions[0]
+		}
+	}
+	if diff := cmp.Diff(map[string]admissionregistrationv1.ValidationAction{
+		webhooks.PolicyLabels: admissionregistrationv1.Deny, webhooks.PolicySchedulerOutsideWorkspaces: admissionregistrationv1.Warn,
+	}, actions); diff != "" {
+		t.Errorf("validation actions (-want +got):\n%s", diff)
+	}
+}

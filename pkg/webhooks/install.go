@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,11 +12,12 @@ import (
 )
 
 // Install creates or updates carve's webhook configurations so that they
-// point at e and trust its CA bundle. c should read from the apiserver, not
+// point at e and trust its CA bundle, and carve's ValidatingAdmissionPolicies
+// (see Policies) with their bindings. c should read from the apiserver, not
 // a cache: carve needs its two configurations only, and RBAC can then grant
 // get and update by name instead of list and watch on all of them.
 //
-// When ownerClusterRole is not empty, the configurations are made dependents
+// When ownerClusterRole is not empty, all of them are made dependents
 // of that ClusterRole (the one `helm uninstall` deletes with carve), so the
 // garbage collector removes them once carve is gone: left behind, their
 // failurePolicy Fail would refuse every pod in workspace namespaces.
@@ -38,13 +40,34 @@ func Install(ctx context.Context, c client.Client, e Endpoint, releaseNamespace,
 	if err := apply(ctx, c, wantM, func(have client.Object) { have.(*mutatingConfig).Webhooks = wantM.Webhooks }); err != nil {
 		return err
 	}
-	return apply(ctx, c, wantV, func(have client.Object) { have.(*validatingConfig).Webhooks = wantV.Webhooks })
+	if err := apply(ctx, c, wantV, func(have client.Object) { have.(*validatingConfig).Webhooks = wantV.Webhooks }); err != nil {
+		return err
+	}
+	policies, bindings := Policies(releaseNamespace)
+	for _, p := range policies {
+		p.OwnerReferences = owners
+		if err := apply(ctx, c, p, func(have client.Object) { have.(*policy).Spec = p.Spec }); err != nil {
+			return err
+		}
+	}
+	for _, b := range bindings {
+		b.OwnerReferences = owners
+		if err := apply(ctx, c, b, func(have client.Object) { have.(*policyBinding).Spec = b.Spec }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
+type (
+	policy        = admissionregistrationv1.ValidatingAdmissionPolicy
+	policyBinding = admissionregistrationv1.ValidatingAdmissionPolicyBinding
+)
+
 // apply creates want, or updates the object of its name to want's labels,
-// owners and webhooks (copied by setWebhooks), keeping other metadata such as
+// owners and spec (copied by setSpec), keeping other metadata such as
 // labels that a package manager added.
-func apply(ctx context.Context, c client.Client, want client.Object, setWebhooks func(client.Object)) error {
+func apply(ctx context.Context, c client.Client, want client.Object, setSpec func(client.Object)) error {
 	kind := fmt.Sprintf("%T", want)
 	have := want.DeepCopyObject().(client.Object)
 	err := c.Get(ctx, client.ObjectKeyFromObject(want), have)
@@ -66,7 +89,7 @@ func apply(ctx context.Context, c client.Client, want client.Object, setWebhooks
 	}
 	have.SetLabels(labels)
 	have.SetOwnerReferences(want.GetOwnerReferences())
-	setWebhooks(have)
+	setSpec(have)
 	if err := c.Update(ctx, have); err != nil {
 		return fmt.Errorf("updating %s %s: %w", kind, want.GetName(), err)
 	}

@@ -254,6 +254,7 @@ func lastLines(b []byte, n int) string {
 // rendered ClusterRole and Role.
 func TestRBAC(t *testing.T) {
 	webhookConfigs := []string{"mutatingwebhookconfigurations", "validatingwebhookconfigurations"}
+	policies := []string{"validatingadmissionpolicies", "validatingadmissionpolicybindings"}
 	wantCluster := []rbacv1.PolicyRule{
 		// The informers behind every webhook decision.
 		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
@@ -261,10 +262,11 @@ func TestRBAC(t *testing.T) {
 		// Status and events of carve's controllers.
 		{APIGroups: []string{"carve.dev"}, Resources: []string{"workspaces/status", "resourceprofiles/status", "nodepools/status"}, Verbs: []string{"patch", "update"}},
 		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
-		// Installing the webhook configurations: create cannot be limited
-		// by name, get and update are.
-		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: webhookConfigs, Verbs: []string{"create"}},
+		// Installing the webhook configurations and admission policies:
+		// create cannot be limited by name, get and update are.
+		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: append(slices.Clone(webhookConfigs), policies...), Verbs: []string{"create"}},
 		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: webhookConfigs, ResourceNames: []string{webhooks.ConfigurationName}, Verbs: []string{"get", "update"}},
+		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: policies, ResourceNames: []string{webhooks.PolicyLabels, webhooks.PolicySchedulerOutsideWorkspaces}, Verbs: []string{"get", "update"}},
 		// Their owner, so helm uninstall removes them.
 		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles"}, ResourceNames: []string{"carve-controller"}, Verbs: []string{"get"}},
 	}

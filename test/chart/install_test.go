@@ -287,6 +287,20 @@ func runControllerAsServiceAccount(ctx context.Context, t *testing.T, c *framewo
 	if err != nil {
 		t.Fatalf("carve-controller did not register its webhooks as %s: %v (last: %s)", user, err, state)
 	}
+	// And the admission policies for namespaces outside every workspace,
+	// each bound.
+	for _, name := range []string{webhooks.PolicyLabels, webhooks.PolicySchedulerOutsideWorkspaces} {
+		err := poll(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
+			if _, err := kube.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx, name, metav1.GetOptions{}); err != nil {
+				return false, nil
+			}
+			_, err := kube.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, name, metav1.GetOptions{})
+			return err == nil, nil
+		})
+		if err != nil {
+			t.Errorf("carve-controller did not install ValidatingAdmissionPolicy %s and its binding as %s: %v", name, user, err)
+		}
+	}
 
 	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(ports[2]) + "/readyz")
 	if err != nil {

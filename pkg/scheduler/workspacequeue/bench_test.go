@@ -31,6 +31,9 @@ func newQueueFixture() *queueFixture {
 	for w := range benchWorkspaces {
 		ws := fmt.Sprint("ws", w)
 		f.tr.setWorkspace(ut.MakeWorkspace(ws, "small").Quota("", "", "", benchQuota).Obj())
+		for project := range 4 {
+			f.tr.setNamespace(fmt.Sprintf("%s-p%d", ws, project), identity{workspace: ws})
+		}
 		for i := range benchQuota {
 			p := f.pod(ws, i%4)
 			f.tr.enqueue(p)
@@ -62,7 +65,7 @@ func BenchmarkAdmissionOnRelease(b *testing.B) {
 		w := i % benchWorkspaces
 		gone := f.running[w][0]
 		f.running[w] = f.running[w][1:]
-		started := f.tr.forget(gone)
+		_, started := f.tr.forget(gone)
 		admitted += len(started)
 		f.running[w] = append(f.running[w], started...)
 		f.tr.enqueue(f.pod(fmt.Sprint("ws", w), i%4))
@@ -84,7 +87,7 @@ func BenchmarkPreEnqueueHeld(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if ok, _ := f.tr.enqueue(pods[i%len(pods)]); ok {
+		if _, ok, _ := f.tr.enqueue(pods[i%len(pods)]); ok {
 			b.Fatal("admitted past a full quota")
 		}
 	}

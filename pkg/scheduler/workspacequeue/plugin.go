@@ -70,13 +70,18 @@ func (pl *WorkspaceQueue) Name() string { return Name }
 // so it is never marked PodScheduled=False/Unschedulable and never makes
 // the cluster-autoscaler buy a node; it shows its wait in carve's own
 // condition and events instead.
+//
+// The pod's workspace and team are its namespace's. A pod that carries
+// carve's workspace label in a namespace outside every workspace spends no
+// workspace's quota and is scheduled as any other pod.
 func (pl *WorkspaceQueue) PreEnqueue(ctx context.Context, pod *corev1.Pod) *fwk.Status {
-	ws := workspaceOf(pod)
-	if ws == "" {
+	if !labelled(pod) {
 		return nil
 	}
-	admitted, v := pl.tracker.enqueue(pod)
-	pl.status.changed(ws)
+	ws, admitted, v := pl.tracker.enqueue(pod)
+	if ws != "" {
+		pl.status.changed(ws)
+	}
 	if admitted {
 		return nil
 	}
@@ -92,7 +97,7 @@ func (pl *WorkspaceQueue) Less(a, b fwk.QueuedEntityInfo) bool {
 		return pa > pb
 	}
 	podA, podB := podOf(a), podOf(b)
-	if podA != nil && podB != nil && workspaceOf(podA) != "" && workspaceOf(podB) != "" {
+	if podA != nil && podB != nil && labelled(podA) && labelled(podB) {
 		if less, ok := pl.tracker.rank(podA, podB); ok {
 			return less
 		}
@@ -113,11 +118,11 @@ func podOf(e fwk.QueuedEntityInfo) *corev1.Pod {
 // happens in PreEnqueue; a pod only reaches Reserve without it when its
 // accounting was lost, and then it is admitted here if there is room.
 func (pl *WorkspaceQueue) Reserve(ctx context.Context, _ fwk.CycleState, pod *corev1.Pod, _ string) *fwk.Status {
-	if workspaceOf(pod) == "" {
+	if !labelled(pod) {
 		return nil
 	}
-	if ok, v := pl.tracker.reserve(pod); !ok {
-		return fwk.NewStatus(fwk.Unschedulable, v.message(workspaceOf(pod), 0))
+	if ws, ok, v := pl.tracker.reserve(pod); !ok {
+		return fwk.NewStatus(fwk.Unschedulable, v.message(ws, 0))
 	}
 	return nil
 }

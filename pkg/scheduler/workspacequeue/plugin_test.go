@@ -20,8 +20,7 @@ import (
 // testPlugin is the plugin without its informers and API writes: what
 // PreEnqueue and the hints decide, nothing else.
 func testPlugin(ws *carvev1.Workspace) *WorkspaceQueue {
-	tr := newTracker(func() time.Time { return t0 })
-	tr.setWorkspace(ws)
+	tr := newTestTracker(ws)
 	args := &config.WorkspaceQueueArgs{StatusUpdatesPerSecond: 1, StatusUpdateInterval: metav1.Duration{Duration: time.Second}}
 	return &WorkspaceQueue{tracker: tr, status: newStatusWriter(fake.NewClientset(), nil, tr, args)}
 }

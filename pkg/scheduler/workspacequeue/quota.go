@@ -121,13 +121,15 @@ func (l limit) share(used amounts) float64 {
 }
 
 // scope is where a quota applies: the whole workspace, one team, or one
-// project (namespace).
+// project (namespace). scopeNamespace is no quota: the pod waits until the
+// plugin has seen its namespace and knows which workspace it is in.
 type scope int
 
 const (
 	scopeWorkspace scope = iota
 	scopeTeam
 	scopeProject
+	scopeNamespace
 )
 
 // verdict is the quota decision for one pod.
@@ -246,6 +248,8 @@ func format(r res, n int64) string {
 func (v verdict) message(workspace string, position int) string {
 	var b strings.Builder
 	switch v.scope {
+	case scopeNamespace:
+		return fmt.Sprintf("waiting for carve-scheduler to see namespace %s, which tells the pod's workspace; this takes a moment", v.name)
 	case scopeWorkspace:
 		fmt.Fprintf(&b, "waiting for workspace %s quota", workspace)
 	case scopeTeam:

@@ -112,8 +112,8 @@ func (s *statusWriter) flush(ctx context.Context, logger klog.Logger) {
 	s.mu.Unlock()
 	sort.Strings(dirty)
 
-	for _, pod := range s.tracker.drainStarted() {
-		s.admitted(ctx, logger, pod)
+	for _, p := range s.tracker.drainStarted() {
+		s.admitted(ctx, logger, p.pod, p.workspace)
 	}
 	for _, ws := range dirty {
 		if !s.flushWorkspace(ctx, logger, ws) {
@@ -166,7 +166,7 @@ func (s *statusWriter) flushWorkspace(ctx context.Context, logger klog.Logger, w
 
 // admitted turns a pod's condition True once it leaves the queue, if the
 // pod was ever told it waits.
-func (s *statusWriter) admitted(ctx context.Context, logger klog.Logger, pod *corev1.Pod) {
+func (s *statusWriter) admitted(ctx context.Context, logger klog.Logger, pod *corev1.Pod, workspace string) {
 	s.mu.Lock()
 	last, ok := s.written[pod.UID]
 	delete(s.written, pod.UID)
@@ -175,7 +175,7 @@ func (s *statusWriter) admitted(ctx context.Context, logger klog.Logger, pod *co
 		return
 	}
 	waited := s.now().Sub(last.since.Time).Round(time.Second)
-	msg := fmt.Sprintf("admitted to the quota of workspace %s after waiting %s", workspaceOf(pod), waited)
+	msg := fmt.Sprintf("admitted to the quota of workspace %s after waiting %s", workspace, waited)
 	// Admission is always written: a stale "waiting" would mislead.
 	_ = s.limiter.Wait(ctx)
 	if err := s.patch(ctx, pod, corev1.ConditionTrue, carvev1.ReasonAdmitted, msg, metav1.NewTime(s.now())); err != nil && !apierrors.IsNotFound(err) {

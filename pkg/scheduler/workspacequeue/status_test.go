@@ -17,8 +17,7 @@ import (
 
 func TestStatusWriter(t *testing.T) {
 	ctx, logger := t.Context(), klog.Background()
-	tr := newTracker(func() time.Time { return t0 })
-	tr.setWorkspace(ut.MakeWorkspace("ml", "small").Quota("1", "", "", -1).Obj())
+	tr := newTestTracker(ut.MakeWorkspace("ml", "small").Quota("1", "", "", -1).Obj())
 	run, held := pod("run", "alice", "", 0, "1"), pod("held", "alice", "", 1, "1")
 	client := fake.NewClientset(run, held)
 	rec := events.NewFakeRecorder(10)

@@ -40,20 +40,45 @@ type wsState struct {
 	waiting map[types.UID]*entry
 }
 
+// identity is what a namespace makes of its pods: the workspace and team
+// its labels name. A namespace outside every workspace has neither.
+type identity struct{ workspace, team string }
+
+func identityOf(ns *corev1.Namespace) identity {
+	ws := ns.Labels[carvev1.LabelWorkspace]
+	if ws == "" {
+		return identity{}
+	}
+	return identity{workspace: ws, team: ns.Labels[carvev1.LabelTeam]}
+}
+
 // tracker is WorkspaceQueue's accounting: which pods hold quota, which
 // wait, and in what order they start. Every method is safe for concurrent
 // use and idempotent, because the same change reaches it through several
 // paths (PreEnqueue, Reserve, the plugin's own informers).
+//
+// A pod's workspace and team come from its namespace, never from the pod's
+// own labels: anyone who may create a pod somewhere can write labels, but
+// only a namespace's labels say which workspace's quota it spends. The
+// pod's carve.dev/workspace label only says that carve's webhook admitted
+// it (it is what the plugin's pod informer selects on). A labelled pod in a
+// namespace outside every workspace is kept (its namespace may join one)
+// but counts nowhere, and kube-scheduler schedules it as any other pod.
 type tracker struct {
 	mu         sync.Mutex
 	entries    map[types.UID]*entry
 	workspaces map[string]*wsState
+	// namespaces are the identities of every namespace the plugin has
+	// seen; projects indexes entries by namespace, so that a namespace
+	// that changes workspace or team moves its pods' accounting with it.
+	namespaces map[string]identity
+	projects   map[string]map[types.UID]*entry
 	// gone remembers recently deleted pods so a late PreEnqueue for one of
 	// them cannot create an entry that would hold quota forever.
 	gone      map[types.UID]time.Time
 	lastPrune time.Time
 	// started are pods admitted after they waited, for the status writer.
-	started []*corev1.Pod
+	started []startedPod
 	// starting is true while the plugin's informers list what exists at
 	// start. Pending pods they deliver then are queued undecided, and
 	// finishStartup admits them in one ordered pass: a restarted scheduler
@@ -66,6 +91,8 @@ func newTracker(now func() time.Time) *tracker {
 	return &tracker{
 		entries:    map[types.UID]*entry{},
 		workspaces: map[string]*wsState{},
+		namespaces: map[string]identity{},
+		projects:   map[string]map[types.UID]*entry{},
 		gone:       map[types.UID]time.Time{},
 		now:        now,
 	}
@@ -74,7 +101,16 @@ func newTracker(now func() time.Time) *tracker {
 // goneFor is how long a deleted pod's uid is remembered.
 const goneFor = 10 * time.Minute
 
-func workspaceOf(pod *corev1.Pod) string { return pod.Labels[carvev1.LabelWorkspace] }
+// labelled says whether carve's webhook admitted the pod into a workspace
+// namespace; only such pods are the plugin's to account for.
+func labelled(pod *corev1.Pod) bool { return pod.Labels[carvev1.LabelWorkspace] != "" }
+
+// startedPod is a pod admitted after it waited, and the workspace whose
+// quota it now holds.
+type startedPod struct {
+	pod       *corev1.Pod
+	workspace string
+}
 
 func (t *tracker) ws(name string) *wsState {
 	w, ok := t.workspaces[name]
@@ -85,12 +121,15 @@ func (t *tracker) ws(name string) *wsState {
 	return w
 }
 
+// newEntry makes the entry of a pod the tracker has not met, in the
+// workspace and team of its namespace; it is not stored until add.
 func (t *tracker) newEntry(pod *corev1.Pod) *entry {
+	id := t.namespaces[pod.Namespace]
 	return &entry{
 		uid:       pod.UID,
 		pod:       pod,
-		workspace: workspaceOf(pod),
-		team:      pod.Labels[carvev1.LabelTeam],
+		workspace: id.workspace,
+		team:      id.team,
 		project:   pod.Namespace,
 		req:       requestOf(pod),
 		priority:  ptr.Deref(pod.Spec.Priority, 0),
@@ -99,10 +138,48 @@ func (t *tracker) newEntry(pod *corev1.Pod) *entry {
 	}
 }
 
+// add stores a new entry.
+func (t *tracker) add(e *entry) {
+	t.entries[e.uid] = e
+	p := t.projects[e.project]
+	if p == nil {
+		p = map[types.UID]*entry{}
+		t.projects[e.project] = p
+	}
+	p[e.uid] = e
+}
+
+// remove drops an entry and whatever it holds or waits for.
+func (t *tracker) remove(e *entry) {
+	delete(t.entries, e.uid)
+	if p := t.projects[e.project]; p != nil {
+		delete(p, e.uid)
+		if len(p) == 0 {
+			delete(t.projects, e.project)
+		}
+	}
+	t.unhome(e)
+}
+
+// unhome takes an entry out of its workspace's accounting: it no longer
+// holds quota there, or waits there.
+func (t *tracker) unhome(e *entry) {
+	if e.workspace == "" {
+		return
+	}
+	w := t.ws(e.workspace)
+	if e.admitted {
+		w.used.sub(e.team, e.project, e.req)
+	} else {
+		delete(w.waiting, e.uid)
+	}
+}
+
 // enqueue is PreEnqueue's decision: it puts the pod in its workspace's queue
-// (if it is not admitted yet) and says whether it may be scheduled. It is
-// O(1): a held pod is re-checked only when quota frees.
-func (t *tracker) enqueue(pod *corev1.Pod) (admitted bool, v verdict) {
+// (if it is not admitted yet) and says whether it may be scheduled, and in
+// which workspace (empty for a pod outside every workspace, which is always
+// let through). It is O(1): a held pod is re-checked only when quota frees.
+func (t *tracker) enqueue(pod *corev1.Pod) (workspace string, admitted bool, v verdict) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.entries[pod.UID]
@@ -110,14 +187,29 @@ func (t *tracker) enqueue(pod *corev1.Pod) (admitted bool, v verdict) {
 		if _, deleted := t.gone[pod.UID]; deleted {
 			// The pod is gone; whatever the queue does with it, it must not
 			// hold quota.
-			return true, verdict{admit: true}
+			return "", true, verdict{admit: true}
+		}
+		if _, known := t.namespaces[pod.Namespace]; !known {
+			// The namespace informer has not caught up with a namespace
+			// made just before the pod: wait for it rather than guess.
+			// setNamespace wakes the pod.
+			e = t.newEntry(pod)
+			e.verdict = verdict{scope: scopeNamespace, name: pod.Namespace}
+			t.add(e)
+			return "", false, e.verdict
 		}
 		e = t.newEntry(pod)
-		t.entries[pod.UID] = e
+		t.add(e)
 	}
 	e.pod = pod
 	if e.admitted {
-		return true, verdict{admit: true}
+		return e.workspace, true, verdict{admit: true}
+	}
+	if _, known := t.namespaces[e.project]; !known {
+		return "", false, e.verdict
+	}
+	if e.workspace == "" {
+		return "", true, verdict{admit: true}
 	}
 	w := t.ws(e.workspace)
 	// Every change that can make room (a pod gone, a resize down, a quota
@@ -125,37 +217,44 @@ func (t *tracker) enqueue(pod *corev1.Pod) (admitted bool, v verdict) {
 	// fits. So a pod already waiting still cannot start, and a new pod only
 	// needs its own check: if it fits, no pod ahead of it does.
 	if _, queued := w.waiting[e.uid]; queued {
-		return false, e.verdict
+		return e.workspace, false, e.verdict
 	}
 	if e.verdict = t.decide(w, e); e.verdict.admit {
 		t.admit(w, e)
 	} else {
 		w.waiting[e.uid] = e
 	}
-	return e.admitted, e.verdict
+	return e.workspace, e.admitted, e.verdict
 }
 
 // reserve is the last check before a pod is bound: it must hold quota. A
 // pod that reached Reserve without (its entry lost, or garbage collected)
 // is admitted here if the quotas have room.
-func (t *tracker) reserve(pod *corev1.Pod) (bool, verdict) {
+func (t *tracker) reserve(pod *corev1.Pod) (workspace string, ok bool, v verdict) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e, ok := t.entries[pod.UID]
-	if ok && e.admitted {
-		return true, verdict{admit: true}
+	e, found := t.entries[pod.UID]
+	if found && e.admitted {
+		return e.workspace, true, verdict{admit: true}
 	}
-	if !ok {
+	if !found {
 		e = t.newEntry(pod)
 	}
-	w := t.ws(e.workspace)
-	v := t.decide(w, e)
-	if !v.admit {
-		return false, v
+	if _, known := t.namespaces[e.project]; !known {
+		return "", false, verdict{scope: scopeNamespace, name: e.project}
 	}
-	t.entries[pod.UID] = e
+	if e.workspace == "" {
+		return "", true, verdict{admit: true}
+	}
+	w := t.ws(e.workspace)
+	if v = t.decide(w, e); !v.admit {
+		return e.workspace, false, v
+	}
+	if !found {
+		t.add(e)
+	}
 	t.admit(w, e)
-	return true, v
+	return e.workspace, true, v
 }
 
 // observe records a pod seen by an informer. A bound pod holds quota
@@ -175,16 +274,27 @@ func (t *tracker) observe(pod *corev1.Pod) []*corev1.Pod {
 			// start, through finishStartup's ordered pass.
 			if t.starting {
 				e = t.newEntry(pod)
-				t.entries[pod.UID] = e
-				t.ws(e.workspace).waiting[e.uid] = e
+				t.add(e)
+				if e.workspace != "" {
+					t.ws(e.workspace).waiting[e.uid] = e
+				}
 			}
 			return nil
 		}
 		e = t.newEntry(pod)
-		t.entries[pod.UID] = e
+		t.add(e)
 	}
 	e.pod = pod
 	e.priority = ptr.Deref(pod.Spec.Priority, 0)
+	if e.workspace == "" {
+		// Outside every workspace (for now): a bound pod is marked
+		// admitted so that it holds quota once its namespace joins one.
+		if pod.Spec.NodeName != "" && !e.admitted {
+			e.admitted, e.verdict = true, verdict{admit: true}
+		}
+		e.req = requestOf(pod)
+		return nil
+	}
 	w := t.ws(e.workspace)
 	if !e.admitted {
 		if pod.Spec.NodeName != "" {
@@ -225,7 +335,7 @@ func (t *tracker) finishStartup() []*corev1.Pod {
 	}
 	kept := t.started[:before]
 	for _, p := range t.started[before:] {
-		if toldToWait(p) {
+		if toldToWait(p.pod) {
 			kept = append(kept, p)
 		}
 	}
@@ -243,8 +353,9 @@ func toldToWait(pod *corev1.Pod) bool {
 }
 
 // forget drops a pod that was deleted or finished, freeing its quota, and
-// returns the waiting pods that start because of it.
-func (t *tracker) forget(pod *corev1.Pod) []*corev1.Pod {
+// returns the waiting pods that start because of it and the workspace it
+// was in.
+func (t *tracker) forget(pod *corev1.Pod) (workspace string, started []*corev1.Pod) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -259,16 +370,83 @@ func (t *tracker) forget(pod *corev1.Pod) []*corev1.Pod {
 	}
 	e, ok := t.entries[pod.UID]
 	if !ok {
-		return nil
+		return "", nil
 	}
-	delete(t.entries, pod.UID)
+	t.remove(e)
+	if e.workspace == "" {
+		return "", nil
+	}
 	w := t.ws(e.workspace)
-	if e.admitted {
-		w.used.sub(e.team, e.project, e.req)
-	} else {
-		delete(w.waiting, e.uid)
+	started = podsOf(t.admitWaiting(w))
+	t.prune(w)
+	return e.workspace, started
+}
+
+// setNamespace records a namespace's identity. When it changes, the pods
+// of the namespace move with it: what they hold and wait for leaves the
+// old workspace (whose waiting pods may then start) and enters the new
+// one. It returns the workspaces whose queues changed and the pods to wake:
+// those admitted, and pending pods that waited for the namespace and are
+// now outside every workspace.
+func (t *tracker) setNamespace(name string, id identity) (touched []string, wake []*corev1.Pod) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old, had := t.namespaces[name]
+	t.namespaces[name] = id
+	if had && old == id {
+		return nil, nil
 	}
-	return podsOf(t.admitWaiting(w))
+	return t.rehome(name, id)
+}
+
+// deleteNamespace forgets a namespace; its pods (being deleted with it)
+// count nowhere.
+func (t *tracker) deleteNamespace(name string) (touched []string, wake []*corev1.Pod) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.namespaces, name)
+	return t.rehome(name, identity{})
+}
+
+func (t *tracker) rehome(name string, id identity) (touched []string, wake []*corev1.Pod) {
+	seen := map[string]bool{}
+	for _, e := range t.projects[name] {
+		if e.workspace != "" {
+			seen[e.workspace] = true
+		}
+		t.unhome(e)
+		e.workspace, e.team = id.workspace, id.team
+		if id.workspace == "" {
+			if !e.admitted && e.verdict.scope == scopeNamespace {
+				e.verdict = verdict{admit: true}
+				wake = append(wake, e.pod)
+			}
+			continue
+		}
+		w := t.ws(id.workspace)
+		seen[w.name] = true
+		if e.admitted {
+			w.used.add(e.team, e.project, e.req)
+		} else {
+			w.waiting[e.uid] = e
+		}
+	}
+	for ws := range seen {
+		w := t.ws(ws)
+		wake = append(wake, podsOf(t.admitWaiting(w))...)
+		t.prune(w)
+		touched = append(touched, ws)
+	}
+	return touched, wake
+}
+
+// prune drops the state of a workspace that has no object, holds nothing
+// and has nobody waiting, so that workspaces that come and go leave
+// nothing behind.
+func (t *tracker) prune(w *wsState) {
+	if !w.known && len(w.waiting) == 0 && w.used.total == (amounts{}) && len(w.used.project) == 0 {
+		delete(t.workspaces, w.name)
+	}
 }
 
 // setWorkspace records a Workspace's quotas and returns the pods its change
@@ -288,7 +466,9 @@ func (t *tracker) deleteWorkspace(name string) []*corev1.Pod {
 	defer t.mu.Unlock()
 	w := t.ws(name)
 	w.known, w.quotas = false, quotas{}
-	return podsOf(t.admitWaiting(w))
+	started := podsOf(t.admitWaiting(w))
+	t.prune(w)
+	return started
 }
 
 func (t *tracker) isAdmitted(uid types.UID) bool {
@@ -312,7 +492,8 @@ func (t *tracker) collect(exists func(*corev1.Pod) bool, cutoff time.Time) []*co
 	t.mu.Unlock()
 	var started []*corev1.Pod
 	for _, p := range stale {
-		started = append(started, t.forget(p)...)
+		_, s := t.forget(p)
+		started = append(started, s...)
 	}
 	return started
 }
@@ -327,7 +508,7 @@ func (t *tracker) decide(w *wsState, e *entry) verdict {
 func (t *tracker) admit(w *wsState, e *entry) {
 	e.admitted, e.verdict = true, verdict{admit: true}
 	if _, waited := w.waiting[e.uid]; waited {
-		t.started = append(t.started, e.pod)
+		t.started = append(t.started, startedPod{pod: e.pod, workspace: w.name})
 		delete(w.waiting, e.uid)
 	}
 	w.used.add(e.team, e.project, e.req)
@@ -424,7 +605,7 @@ func (t *tracker) rank(a, b *corev1.Pod) (less, ok bool) {
 	defer t.mu.Unlock()
 	ea, okA := t.entries[a.UID]
 	eb, okB := t.entries[b.UID]
-	if !okA || !okB {
+	if !okA || !okB || ea.workspace == "" || eb.workspace == "" {
 		return false, false
 	}
 	wa, wb := t.ws(ea.workspace), t.ws(eb.workspace)
@@ -468,7 +649,7 @@ func (t *tracker) queue(workspace string) []waitingPod {
 }
 
 // drainStarted returns the pods admitted after waiting since the last call.
-func (t *tracker) drainStarted() []*corev1.Pod {
+func (t *tracker) drainStarted() []startedPod {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := t.started

@@ -2,6 +2,7 @@ package workspacequeue
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,17 +37,41 @@ func names(pods []*corev1.Pod) []string {
 	return out
 }
 
+// testNamespaces are the namespaces the tests' pods are in, all projects
+// of workspace ml: name → team.
+var testNamespaces = map[string]string{"alice": "", "bob": "", "other": "", "solo": "", "nlp-1": "nlp", "nlp-2": "nlp", "vision-1": "vision"}
+
+// newTestTracker is a tracker that knows ws and the test namespaces.
 func newTestTracker(ws *carvev1.Workspace) *tracker {
 	tr := newTracker(func() time.Time { return t0 })
 	tr.setWorkspace(ws)
+	addTestNamespaces(tr)
 	return tr
+}
+
+func addTestNamespaces(tr *tracker) {
+	for ns, team := range testNamespaces {
+		tr.setNamespace(ns, identity{workspace: "ml", team: team})
+	}
+}
+
+// started drops forget's workspace.
+func started(_ string, pods []*corev1.Pod) []*corev1.Pod { return pods }
+
+// startedNames are the names of the pods drainStarted returns.
+func startedNames(ps []startedPod) []string {
+	out := []string{}
+	for _, p := range ps {
+		out = append(out, p.pod.Namespace+"/"+p.pod.Name)
+	}
+	return out
 }
 
 // enqueueAll runs PreEnqueue for pods in order and returns the admitted ones.
 func enqueueAll(tr *tracker, pods ...*corev1.Pod) []string {
 	out := []string{}
 	for _, p := range pods {
-		if ok, _ := tr.enqueue(p); ok {
+		if _, ok, _ := tr.enqueue(p); ok {
 			out = append(out, p.Namespace+"/"+p.Name)
 		}
 	}
@@ -59,7 +84,7 @@ func TestQuotaFilledNextWaitsWithReason(t *testing.T) {
 	if diff := cmp.Diff([]string{"alice/a", "alice/b"}, enqueueAll(tr, a, b, c)); diff != "" {
 		t.Fatalf("admitted (-want +got):\n%s", diff)
 	}
-	ok, v := tr.enqueue(c)
+	_, ok, v := tr.enqueue(c)
 	if ok {
 		t.Fatal("c admitted past a full quota")
 	}
@@ -68,7 +93,7 @@ func TestQuotaFilledNextWaitsWithReason(t *testing.T) {
 	}
 	// Re-running PreEnqueue on an admitted pod keeps it admitted and does
 	// not count it twice.
-	if ok, _ := tr.enqueue(a); !ok {
+	if _, ok, _ := tr.enqueue(a); !ok {
 		t.Error("admitted pod a refused on a second PreEnqueue")
 	}
 	if got := tr.workspaces["ml"].used.total[resCPU]; got != 4000 {
@@ -86,14 +111,14 @@ func TestDeletionAdmitsNextInOrder(t *testing.T) {
 	if got := enqueueAll(tr, w[2], w[0], w[3], w[1]); len(got) != 0 {
 		t.Fatalf("admitted %v with a full quota", got)
 	}
-	if diff := cmp.Diff([]string{"alice/w1", "bob/w2"}, names(tr.forget(run))); diff != "" {
+	if diff := cmp.Diff([]string{"alice/w1", "bob/w2"}, names(started(tr.forget(run)))); diff != "" {
 		t.Errorf("admitted after the running pod went (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"alice/w3"}, names(tr.forget(w[0]))); diff != "" {
+	if diff := cmp.Diff([]string{"alice/w3"}, names(started(tr.forget(w[0])))); diff != "" {
 		t.Errorf("admitted after w1 went (-want +got):\n%s", diff)
 	}
 	// Forgetting twice (informer and hint both report it) frees nothing more.
-	if got := tr.forget(w[0]); len(got) != 0 {
+	if _, got := tr.forget(w[0]); len(got) != 0 {
 		t.Errorf("second forget of w1 admitted %v", names(got))
 	}
 	if !tr.isAdmitted(w[2].UID) || tr.isAdmitted(w[3].UID) {
@@ -124,7 +149,7 @@ func TestRaisingQuotaAdmitsMore(t *testing.T) {
 		t.Error("lowering the quota revoked an admitted pod")
 	}
 	// Freeing one of three held GPUs while the cap is 1 still admits none.
-	if got := tr.forget(pods[0]); len(got) != 0 {
+	if _, got := tr.forget(pods[0]); len(got) != 0 {
 		t.Errorf("freed to 2 of cap 1, admitted %v", names(got))
 	}
 	// Deleting the workspace lifts every cap.
@@ -162,7 +187,7 @@ func TestFairShareAlternatesProjects(t *testing.T) {
 	var order []string
 	running := []*corev1.Pod{pods[0], pods[1], pods[2], pods[3]}
 	for len(running) > 0 {
-		next := tr.forget(running[0])
+		_, next := tr.forget(running[0])
 		running = append(running[1:], next...)
 		order = append(order, names(next)...)
 	}
@@ -176,7 +201,7 @@ func TestFIFOIgnoresShares(t *testing.T) {
 	tr := newTestTracker(ut.MakeWorkspace("ml", "small").Quota("1", "", "", -1).Policy(carvev1.QueueingFIFO).Obj())
 	a0, a1, b0 := pod("a0", "alice", "", 0, "1"), pod("a1", "alice", "", 1, "1"), pod("b0", "bob", "", 2, "1")
 	enqueueAll(tr, a0, b0, a1)
-	if diff := cmp.Diff([]string{"alice/a1"}, names(tr.forget(a0))); diff != "" {
+	if diff := cmp.Diff([]string{"alice/a1"}, names(started(tr.forget(a0)))); diff != "" {
 		t.Errorf("FIFO admitted (-want +got):\n%s", diff)
 	}
 }
@@ -187,7 +212,7 @@ func TestPriorityFirst(t *testing.T) {
 	low := pod("low", "alice", "", 1, "1")
 	high := ut.MakePod("high", "alice").UID("high").Workspace("ml", "").Created(t0.Add(time.Hour)).Priority(1000).Container("main", "1", "1Gi").Obj()
 	enqueueAll(tr, run, low, high)
-	if diff := cmp.Diff([]string{"alice/high"}, names(tr.forget(run))); diff != "" {
+	if diff := cmp.Diff([]string{"alice/high"}, names(started(tr.forget(run)))); diff != "" {
 		t.Errorf("admitted (-want +got):\n%s", diff)
 	}
 }
@@ -205,7 +230,7 @@ func TestTeamSharesBeforeProjects(t *testing.T) {
 	filler := pod("f", "other", "", 5, "1")
 	enqueueAll(tr, filler) // fills the last CPU
 	enqueueAll(tr, nlp, vision)
-	if diff := cmp.Diff([]string{"vision-1/y"}, names(tr.forget(filler))); diff != "" {
+	if diff := cmp.Diff([]string{"vision-1/y"}, names(started(tr.forget(filler)))); diff != "" {
 		t.Errorf("admitted (-want +got):\n%s", diff)
 	}
 }
@@ -228,7 +253,7 @@ func TestTeamlessProjectIsATeamOfOne(t *testing.T) {
 	solo := pod("x", "solo", "", 10, "1")
 	vision := pod("y", "vision-1", "vision", 11, "1")
 	enqueueAll(tr, solo, vision)
-	if diff := cmp.Diff([]string{"vision-1/y"}, names(tr.forget(filler))); diff != "" {
+	if diff := cmp.Diff([]string{"vision-1/y"}, names(started(tr.forget(filler)))); diff != "" {
 		t.Errorf("admitted (-want +got):\n%s", diff)
 	}
 }
@@ -259,6 +284,7 @@ func TestRestartAdmitsInQueueOrder(t *testing.T) {
 	ws := ut.MakeWorkspace("ml", "small").Quota("3", "", "", -1).Obj()
 	tr := newTracker(func() time.Time { return t0 })
 	tr.beginStartup()
+	addTestNamespaces(tr)
 	var listed []*corev1.Pod
 	for i := range 12 {
 		p := pod(fmt.Sprint("p", i), "alice", "", i, "1")
@@ -281,7 +307,7 @@ func TestRestartAdmitsInQueueOrder(t *testing.T) {
 		t.Errorf("PreEnqueue admitted (-want +got):\n%s", diff)
 	}
 	// Only the pod that had been told to wait is reported as started.
-	if diff := cmp.Diff([]string{"alice/p7"}, names(tr.drainStarted())); diff != "" {
+	if diff := cmp.Diff([]string{"alice/p7"}, startedNames(tr.drainStarted())); diff != "" {
 		t.Errorf("started for the status writer (-want +got):\n%s", diff)
 	}
 }
@@ -290,7 +316,7 @@ func TestDeletedPodNeverHoldsQuota(t *testing.T) {
 	tr := newTestTracker(ut.MakeWorkspace("ml", "small").Quota("1", "", "", -1).Obj())
 	p := pod("p", "alice", "", 0, "1")
 	tr.forget(p) // the informer saw the deletion first
-	if ok, _ := tr.enqueue(p); !ok {
+	if _, ok, _ := tr.enqueue(p); !ok {
 		t.Error("a late PreEnqueue of a deleted pod should pass without holding quota")
 	}
 	if got := tr.workspaces["ml"].used.total; got != (amounts{}) {
@@ -317,8 +343,9 @@ func TestResizeDownAdmits(t *testing.T) {
 
 func TestUnknownWorkspaceAdmits(t *testing.T) {
 	tr := newTracker(func() time.Time { return t0 })
+	tr.setNamespace("x", identity{workspace: "nowhere"})
 	p := ut.MakePod("p", "x").UID("p").Workspace("nowhere", "").Container("c", "64", "1Ti").Obj()
-	if ok, _ := tr.enqueue(p); !ok {
+	if _, ok, _ := tr.enqueue(p); !ok {
 		t.Error("a pod of a workspace with no Workspace object was held")
 	}
 }
@@ -327,6 +354,7 @@ func TestCollectDropsVanishedPods(t *testing.T) {
 	now := t0
 	tr := newTracker(func() time.Time { return now })
 	tr.setWorkspace(ut.MakeWorkspace("ml", "small").Quota("1", "", "", -1).Obj())
+	addTestNamespaces(tr)
 	lost := pod("lost", "alice", "", 0, "1")
 	tr.enqueue(lost)
 	waiting := pod("w", "alice", "", 1, "1")
@@ -342,3 +370,110 @@ func TestCollectDropsVanishedPods(t *testing.T) {
 }
 
 func resourceQuantity(s string) resource.Quantity { return resource.MustParse(s) }
+
+// A pod's workspace and team are its namespace's, whatever its own labels
+// say: a pod labelled for workspace ml in a namespace outside every
+// workspace spends none of ml's quota, and one in a namespace of another
+// workspace spends that workspace's.
+func TestIdentityComesFromTheNamespace(t *testing.T) {
+	tr := newTestTracker(ut.MakeWorkspace("ml", "small").Quota("1", "", "", -1).Obj())
+	tr.setWorkspace(ut.MakeWorkspace("cv", "small").Quota("8", "", "", -1).Obj())
+	tr.setNamespace("default", identity{})
+	tr.setNamespace("cv-1", identity{workspace: "cv", team: "vision"})
+
+	foreign := ut.MakePod("squat", "default").UID("squat").Workspace("ml", "nlp").Container("c", "64", "1Gi").Obj()
+	if ws, ok, _ := tr.enqueue(foreign); !ok || ws != "" {
+		t.Errorf("a labelled pod outside every workspace: enqueue = %q, %v; want it let through, in no workspace", ws, ok)
+	}
+	tr.observe(bound(foreign, "n1"))
+	other := ut.MakePod("other", "cv-1").UID("other").Workspace("ml", "nlp").Container("c", "2", "1Gi").Obj()
+	if ws, ok, _ := tr.enqueue(other); !ok || ws != "cv" {
+		t.Errorf("a pod labelled ml in a namespace of cv: enqueue = %q, %v; want admitted in cv", ws, ok)
+	}
+	if got := tr.workspaces["ml"].used.total; got != (amounts{}) {
+		t.Errorf("ml holds %v for pods that are not its own", got)
+	}
+	if got := tr.workspaces["cv"].used.team["vision"][resCPU]; got != 2000 {
+		t.Errorf("team vision of cv holds %dm CPU, want 2000m (the namespace's team, not the pod's label)", got)
+	}
+	if diff := cmp.Diff([]string{"alice/a"}, enqueueAll(tr, pod("a", "alice", "", 0, "1"))); diff != "" {
+		t.Errorf("ml's own pod (-want +got):\n%s", diff)
+	}
+}
+
+// A pod whose namespace the plugin has not seen yet waits for it instead of
+// being scheduled unaccounted; the namespace's arrival decides it.
+func TestUnknownNamespaceWaits(t *testing.T) {
+	tr := newTestTracker(ut.MakeWorkspace("ml", "small").Quota("1", "", "", -1).Obj())
+	early := ut.MakePod("early", "new").UID("early").Workspace("ml", "").Container("c", "1", "1Gi").Obj()
+	ws, ok, v := tr.enqueue(early)
+	if ok || ws != "" || v.scope != scopeNamespace {
+		t.Fatalf("enqueue before the namespace is known = %q, %v, %+v; want held for the namespace", ws, ok, v)
+	}
+	if got, want := v.message(ws, 0), "waiting for carve-scheduler to see namespace new"; !strings.HasPrefix(got, want) {
+		t.Errorf("message %q, want it to start with %q", got, want)
+	}
+	if _, ok, _ := tr.enqueue(early); ok {
+		t.Error("a second PreEnqueue let the pod through before its namespace was seen")
+	}
+	touched, woken := tr.setNamespace("new", identity{workspace: "ml"})
+	if diff := cmp.Diff([]string{"new/early"}, names(woken)); diff != "" {
+		t.Errorf("woken when the namespace arrived (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"ml"}, touched); diff != "" {
+		t.Errorf("workspaces touched (-want +got):\n%s", diff)
+	}
+	if ws, ok, _ := tr.enqueue(early); !ok || ws != "ml" {
+		t.Errorf("enqueue once the namespace is known = %q, %v; want admitted in ml", ws, ok)
+	}
+
+	// A namespace outside every workspace lets its waiting pod go.
+	stray := ut.MakePod("stray", "plain").UID("stray").Workspace("ml", "").Container("c", "1", "1Gi").Obj()
+	tr.enqueue(stray)
+	if _, woken := tr.setNamespace("plain", identity{}); len(woken) != 1 {
+		t.Errorf("a pod waiting for a namespace outside every workspace was not woken: %v", names(woken))
+	}
+	if _, ok, _ := tr.enqueue(stray); !ok {
+		t.Error("a pod in a namespace outside every workspace was held")
+	}
+}
+
+// Relabelling a namespace moves what its pods hold to the new workspace,
+// and the old workspace's waiting pods get the room.
+func TestNamespaceMovesWorkspace(t *testing.T) {
+	tr := newTestTracker(ut.MakeWorkspace("ml", "small").Quota("1", "", "", -1).Obj())
+	tr.setWorkspace(ut.MakeWorkspace("cv", "small").Quota("4", "", "", -1).Obj())
+	run, held := pod("run", "alice", "", 0, "1"), pod("held", "bob", "", 1, "1")
+	enqueueAll(tr, run, held)
+	tr.observe(bound(run, "n1"))
+	_, woken := tr.setNamespace("alice", identity{workspace: "cv", team: "vision"})
+	if diff := cmp.Diff([]string{"bob/held"}, names(woken)); diff != "" {
+		t.Errorf("admitted when alice left ml (-want +got):\n%s", diff)
+	}
+	if got := tr.workspaces["cv"].used.team["vision"][resCPU]; got != 1000 {
+		t.Errorf("cv's team vision holds %dm CPU after alice joined it, want 1000m", got)
+	}
+	// Leaving every workspace: the pod counts nowhere; back in ml, it counts again.
+	tr.setNamespace("alice", identity{})
+	if got := tr.workspaces["cv"].used.total; got != (amounts{}) {
+		t.Errorf("cv holds %v after alice left every workspace", got)
+	}
+	tr.setNamespace("alice", identity{workspace: "ml"})
+	if got := tr.workspaces["ml"].used.total[resCPU]; got != 2000 {
+		t.Errorf("ml holds %dm CPU with both pods back, want 2000m (running pods are never revoked)", got)
+	}
+}
+
+// The state of a workspace without an object goes once nothing is in it.
+func TestWorkspaceStateIsPruned(t *testing.T) {
+	tr := newTracker(func() time.Time { return t0 })
+	tr.setNamespace("tmp", identity{workspace: "gone"})
+	p := ut.MakePod("p", "tmp").UID("p").Workspace("gone", "").Container("c", "1", "1Gi").Obj()
+	tr.enqueue(p)
+	tr.observe(bound(p, "n1"))
+	tr.forget(p)
+	tr.deleteNamespace("tmp")
+	if len(tr.workspaces) != 0 || len(tr.entries) != 0 || len(tr.projects) != 0 {
+		t.Errorf("left behind: %d workspaces, %d entries, %d projects", len(tr.workspaces), len(tr.entries), len(tr.projects))
+	}
+}

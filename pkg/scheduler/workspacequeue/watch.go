@@ -51,9 +51,43 @@ func (pl *WorkspaceQueue) watch(ctx context.Context) error {
 		},
 		DeleteFunc: func(obj any) {
 			if pod, ok := unwrap(obj).(*corev1.Pod); ok {
-				pl.wake(logger, pl.tracker.forget(pod))
+				ws, started := pl.tracker.forget(pod)
+				pl.wake(logger, started)
 				pl.status.forget(pod.UID)
-				pl.status.changed(workspaceOf(pod))
+				if ws != "" {
+					pl.status.changed(ws)
+				}
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	// Every namespace, for the workspace and team its labels give its pods.
+	namespaces := coreinformers.NewNamespaceInformer(pl.handle.ClientSet(), 0, cache.Indexers{})
+	if err := namespaces.SetTransform(dropManagedFields); err != nil {
+		return err
+	}
+	setNamespace := func(obj any) {
+		if ns, ok := obj.(*corev1.Namespace); ok {
+			before, after := pl.tracker.setNamespace(ns.Name, identityOf(ns))
+			pl.wake(logger, after)
+			for _, ws := range before {
+				pl.status.changed(ws)
+			}
+		}
+	}
+	nsReg, err := namespaces.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    setNamespace,
+		UpdateFunc: func(_, obj any) { setNamespace(obj) },
+		DeleteFunc: func(obj any) {
+			if ns, ok := unwrap(obj).(*corev1.Namespace); ok {
+				touched, woken := pl.tracker.deleteNamespace(ns.Name)
+				pl.wake(logger, woken)
+				for _, ws := range touched {
+					pl.status.changed(ws)
+				}
 			}
 		},
 	})
@@ -77,11 +111,12 @@ func (pl *WorkspaceQueue) watch(ctx context.Context) error {
 
 	pl.tracker.beginStartup()
 	go pods.Run(ctx.Done())
+	go namespaces.Run(ctx.Done())
 	go workspaces.Run(ctx.Done())
 	syncCtx, cancel := context.WithTimeout(ctx, pl.args.StartupSyncTimeout.Duration)
 	defer cancel()
-	if !cache.WaitForCacheSync(syncCtx.Done(), podReg.HasSynced, wsReg.HasSynced) {
-		return fmt.Errorf("rebuilding quota accounting: workspace pods and Workspaces were not listed within %s; check that the carve.dev CRDs are installed and that the scheduler may list and watch pods and workspaces.carve.dev", pl.args.StartupSyncTimeout.Duration)
+	if !cache.WaitForCacheSync(syncCtx.Done(), podReg.HasSynced, nsReg.HasSynced, wsReg.HasSynced) {
+		return fmt.Errorf("rebuilding quota accounting: workspace pods, namespaces and Workspaces were not listed within %s; check that the carve.dev CRDs are installed and that the scheduler may list and watch pods, namespaces and workspaces.carve.dev", pl.args.StartupSyncTimeout.Duration)
 	}
 	// Pending pods listed at start are admitted in one ordered pass before
 	// kube-scheduler asks PreEnqueue about any of them.

@@ -96,12 +96,8 @@ func TestRaisingQuotaAdmitsMore(t *testing.T) {
 // fits does (that one is what should make the autoscaler buy a node).
 func TestQuotaHeldPodNeverUnschedulable(t *testing.T) {
 	ws := ut.MakeWorkspace("wsu", "small").Quota("", "", "", 1).Obj()
-	pool := setup(t, ws, []string{"wsu-alice", "wsu-bob"}, 1, "4", "16Gi")
-	other := ut.MakeWorkspace("wsu2", "small").Obj() // no quota
-	if err := cl.Create(t.Context(), other); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cl.Delete(context.Background(), other) })
+	pool := setup(t, ws, []string{"wsu-alice"}, 1, "4", "16Gi")
+	setup(t, ut.MakeWorkspace("wsu2", "small").Obj(), []string{"wsu-bob"}, 0, "", "") // no quota
 
 	create(t, workspacePod("wsu", "wsu-alice", "running", pool, "1"))
 	waitBound(t, "wsu-alice", "running")

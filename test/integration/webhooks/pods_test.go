@@ -251,7 +251,7 @@ func TestPodsOutsideWorkspacesAreUntouched(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer k8s.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{})
-	in := ut.MakePod("p", ns.Name).Profile("huge").SchedulerName("volcano").Container("c", "64", "").Obj()
+	in := ut.MakePod("p", ns.Name).SchedulerName("volcano").Container("c", "64", "").Obj()
 	pod, err := k8s.CoreV1().Pods(ns.Name).Create(ctx, in, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("pod outside a workspace was refused: %v", err)
