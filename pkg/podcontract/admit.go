@@ -59,10 +59,12 @@ func Admit(pod *corev1.Pod, ns *corev1.Namespace, l Lookup, opts Options) (*core
 	checkScheduling(pod, t, &vs)
 	checkTolerations(pod, t.Profile.Name, granted, &vs)
 	checkResources(pod, t.Profile, opts, &vs)
+	pc := priority(pod, t, l, &vs)
 	if err := vs.err(); err != nil {
 		return nil, err
 	}
 	out := pod.DeepCopy()
+	applyPriority(out, pc)
 	applyResources(out, t.Profile, opts)
 	applyPlacement(out, t, granted)
 	applyMetadata(out, t, opts)

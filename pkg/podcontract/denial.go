@@ -24,6 +24,8 @@ const (
 	RuleImmutable          Rule = "EnforcementImmutable"
 	RuleEphemeralResources Rule = "EphemeralContainerResources"
 	RuleToleration         Rule = "TolerationNotGranted"
+	RulePriorityClass      Rule = "PriorityClassNotAllowed"
+	RuleSessionPreemption  Rule = "SessionMayPreempt"
 )
 
 // Violation is one broken rule: what is wrong and what to do instead.

@@ -18,6 +18,7 @@ type Lookup interface {
 	Workspace(name string) (*carvev1.Workspace, bool)
 	Profile(name string) (*carvev1.ResourceProfile, bool)
 	NodePool(name string) (*carvev1.NodePool, bool)
+	PriorityClasses
 }
 
 // Options are the cluster facts that change how the contract is applied.

@@ -22,7 +22,8 @@ import (
 )
 
 // handlers serves the webhooks over an in-memory reader holding a workspace
-// namespace "alice" of workspace "ml" and its profiles. Only the HTTP layer is
+// namespace "alice" of workspace "ml", its profiles and its default
+// PriorityClass. Only the HTTP layer is
 // under test here; test/integration runs the webhooks against a real
 // apiserver.
 func handlers(t testing.TB) map[string]http.Handler {
@@ -30,7 +31,8 @@ func handlers(t testing.TB) map[string]http.Handler {
 	scheme := controller.Scheme()
 	r := fake.NewClientBuilder().WithScheme(scheme).WithObjects(
 		ut.MakeNamespace("alice", "ml", ""),
-		ut.MakeWorkspace("ml", "small", "gpu-1").Obj(),
+		ut.MakeWorkspace("ml", "small", "gpu-1").PriorityClasses("calm", "", "calm").Obj(),
+		ut.MakePriorityClass("calm", 100, corev1.PreemptNever, false),
 		ut.MakeProfile("small", "1", "2Gi").Obj(),
 		ut.MakeProfile("gpu-1", "8", "32Gi").GPU(1, "").Obj(),
 	).Build()

@@ -234,6 +234,9 @@ func podPatch(before, after *corev1.Pod) ([]byte, error) {
 	field("/spec/affinity", before.Spec.Affinity, after.Spec.Affinity, after.Spec.Affinity == nil)
 	field("/spec/tolerations", before.Spec.Tolerations, after.Spec.Tolerations, len(after.Spec.Tolerations) == 0)
 	field("/spec/resources", before.Spec.Resources, after.Spec.Resources, after.Spec.Resources == nil)
+	field("/spec/priorityClassName", before.Spec.PriorityClassName, after.Spec.PriorityClassName, after.Spec.PriorityClassName == "")
+	field("/spec/priority", before.Spec.Priority, after.Spec.Priority, after.Spec.Priority == nil)
+	field("/spec/preemptionPolicy", before.Spec.PreemptionPolicy, after.Spec.PreemptionPolicy, after.Spec.PreemptionPolicy == nil)
 	if len(before.Spec.Containers) != len(after.Spec.Containers) || len(before.Spec.InitContainers) != len(after.Spec.InitContainers) {
 		return nil, errors.New("the pod contract added or removed containers")
 	}

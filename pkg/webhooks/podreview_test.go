@@ -21,7 +21,8 @@ import (
 // exactly the pod podcontract.Admit returns.
 func TestMutatePatchMatchesAdmit(t *testing.T) {
 	h := handlers(t)[webhooks.PathPodMutate]
-	lookup := ut.NewObjects(ut.MakeWorkspace("ml", "small", "gpu-1").Obj(),
+	lookup := ut.NewObjects(ut.MakeWorkspace("ml", "small", "gpu-1").PriorityClasses("calm", "", "calm").Obj(),
+		ut.MakePriorityClass("calm", 100, corev1.PreemptNever, false),
 		ut.MakeProfile("small", "1", "2Gi").Obj(), ut.MakeProfile("gpu-1", "8", "32Gi").GPU(1, "").Obj())
 	ns := ut.MakeNamespace("alice", "ml", "")
 

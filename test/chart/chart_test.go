@@ -259,6 +259,7 @@ func TestRBAC(t *testing.T) {
 		// The informers behind every webhook decision.
 		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"carve.dev"}, Resources: []string{"workspaces", "resourceprofiles", "nodepools"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"scheduling.k8s.io"}, Resources: []string{"priorityclasses"}, Verbs: []string{"get", "list", "watch"}},
 		// Status and events of carve's controllers.
 		{APIGroups: []string{"carve.dev"}, Resources: []string{"workspaces/status", "resourceprofiles/status", "nodepools/status"}, Verbs: []string{"patch", "update"}},
 		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},

@@ -2,6 +2,7 @@ package testing
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -79,6 +80,12 @@ func (w *WorkspaceWrapper) Default(p string) *WorkspaceWrapper { w.Spec.DefaultP
 // Quota sets the workspace quota (empty strings and negative pods mean unset).
 func (w *WorkspaceWrapper) Quota(cpu, memory, gpu string, pods int32) *WorkspaceWrapper {
 	w.Spec.Quota = MakeQuota(cpu, memory, gpu, pods)
+	return w
+}
+
+// PriorityClasses sets spec.priorityClasses.
+func (w *WorkspaceWrapper) PriorityClasses(def string, sessionPreemption corev1.PreemptionPolicy, allowed ...string) *WorkspaceWrapper {
+	w.Spec.PriorityClasses = &carvev1.PriorityClassPolicy{Allowed: allowed, Default: def, SessionPreemption: sessionPreemption}
 	return w
 }
 
@@ -183,9 +190,10 @@ func MakeNamespace(name, ws, team string) *corev1.Namespace {
 
 // Objects is an in-memory Lookup over carve objects (see podcontract.Lookup).
 type Objects struct {
-	Workspaces map[string]*carvev1.Workspace
-	Profiles   map[string]*carvev1.ResourceProfile
-	NodePools  map[string]*carvev1.NodePool
+	Workspaces      map[string]*carvev1.Workspace
+	Profiles        map[string]*carvev1.ResourceProfile
+	NodePools       map[string]*carvev1.NodePool
+	PriorityClasses map[string]*schedulingv1.PriorityClass
 }
 
 // NewObjects indexes the given objects by name.
@@ -194,6 +202,8 @@ func NewObjects(objs ...any) *Objects {
 		Workspaces: map[string]*carvev1.Workspace{},
 		Profiles:   map[string]*carvev1.ResourceProfile{},
 		NodePools:  map[string]*carvev1.NodePool{},
+
+		PriorityClasses: map[string]*schedulingv1.PriorityClass{},
 	}
 	for _, obj := range objs {
 		switch x := obj.(type) {
@@ -203,6 +213,8 @@ func NewObjects(objs ...any) *Objects {
 			o.Profiles[x.Name] = x
 		case *carvev1.NodePool:
 			o.NodePools[x.Name] = x
+		case *schedulingv1.PriorityClass:
+			o.PriorityClasses[x.Name] = x
 		default:
 			panic("testing.NewObjects: unexpected object")
 		}
@@ -223,4 +235,29 @@ func (o *Objects) Profile(n string) (*carvev1.ResourceProfile, bool) {
 func (o *Objects) NodePool(n string) (*carvev1.NodePool, bool) {
 	p, ok := o.NodePools[n]
 	return p, ok
+}
+
+func (o *Objects) PriorityClass(n string) (*schedulingv1.PriorityClass, bool) {
+	p, ok := o.PriorityClasses[n]
+	return p, ok
+}
+
+func (o *Objects) GlobalDefaultPriorityClass() (*schedulingv1.PriorityClass, bool) {
+	for _, p := range o.PriorityClasses {
+		if p.GlobalDefault {
+			return p, true
+		}
+	}
+	return nil, false
+}
+
+// MakePriorityClass is a PriorityClass of value; preemption "" keeps the
+// API's default (PreemptLowerPriority).
+func MakePriorityClass(name string, value int32, preemption corev1.PreemptionPolicy, globalDefault bool) *schedulingv1.PriorityClass {
+	pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Value: value, GlobalDefault: globalDefault}
+	if preemption == "" {
+		preemption = corev1.PreemptLowerPriority
+	}
+	pc.PreemptionPolicy = &preemption
+	return pc
 }

@@ -53,6 +53,40 @@ type WorkspaceSpec struct {
 	// +optional
 	// +kubebuilder:default={policy: FairShare}
 	Queueing QueueingSpec `json:"queueing,omitzero"`
+
+	// priorityClasses says which PriorityClasses the workspace's pods may
+	// use. Unset: none may be named (pods get the cluster's globalDefault
+	// class, if it has one).
+	// +optional
+	PriorityClasses *PriorityClassPolicy `json:"priorityClasses,omitempty"`
+}
+
+// PriorityClassPolicy is which PriorityClasses a workspace's pods may use. A
+// priority decides the order of kube-scheduler's queue and which pods
+// preemption evicts, so a class a tenant picks freely lets it jump every
+// queue and evict other tenants' sessions.
+// +kubebuilder:validation:XValidation:rule="!has(self.default) || (has(self.allowed) && self.default in self.allowed)",message="default must be one of allowed"
+type PriorityClassPolicy struct {
+	// allowed names the PriorityClasses pods may set in priorityClassName.
+	// The cluster's globalDefault class, which the API server gives pods that
+	// name none, is always allowed.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=253
+	Allowed []string `json:"allowed,omitempty"`
+	// default is the class of pods that name none (or name the cluster's
+	// globalDefault). It must be one of allowed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Default string `json:"default,omitempty"`
+	// sessionPreemption says whether sessions may preempt other pods. Never
+	// (the default) refuses a session whose class has preemptionPolicy
+	// PreemptLowerPriority and a value above 0: a notebook must never evict
+	// someone else's running work to start. PreemptLowerPriority allows it.
+	// +optional
+	// +kubebuilder:validation:Enum=Never;PreemptLowerPriority
+	SessionPreemption corev1.PreemptionPolicy `json:"sessionPreemption,omitempty"`
 }
 
 // Quota is an amount of the cluster that a workspace, team or project may
