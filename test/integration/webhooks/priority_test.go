@@ -21,7 +21,9 @@ func createClass(t *testing.T, pc *schedulingv1.PriorityClass) {
 	if _, err := k8s.SchedulingV1().PriorityClasses().Create(t.Context(), pc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = k8s.SchedulingV1().PriorityClasses().Delete(context.Background(), pc.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = k8s.SchedulingV1().PriorityClasses().Delete(context.Background(), pc.Name, metav1.DeleteOptions{})
+	})
 }
 
 // TestPriorityClasses runs the workspace's priority class policy through
