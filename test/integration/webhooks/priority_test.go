@@ -94,8 +94,8 @@ func TestPriorityClasses(t *testing.T) {
 		if err != nil {
 			return false, err
 		}
-		// Until carve's cache has the new class, the pod keeps it as the
-		// cluster's default would not be recognised as one.
+		// Until carve's cache has the new class, carve cannot tell it is
+		// the cluster's default, and the pod keeps it.
 		return got.Spec.PriorityClassName == "prio-calm" && ptr.Deref(got.Spec.Priority, 0) == 900, nil
 	})
 	if err != nil {
