@@ -24,14 +24,19 @@ type Server struct {
 
 	// cache reads NodePools and Nodes from informers (watched, not polled).
 	cache client.Reader
-	// live reads pods from the API server when a node is about to go, so a
-	// session that just landed on it is not missed.
-	live      client.Reader
+	// live reads pods and Nodes from the API server when a node is about
+	// to go, so a session that just landed on it is not missed, and taints
+	// the node first (TaintDeleting).
+	live      client.Client
 	platforms map[carvev1.PlatformType]Platform
 	// recorder and outcomes report refusals (server_events.go); both may
 	// be nil.
 	recorder events.EventRecorder
 	outcomes *ScaleOutcomes
+
+	// beforePodCheck, when set, runs after a node is tainted and before its
+	// pods are listed (WithBeforePodCheck).
+	beforePodCheck func(ctx context.Context, node string)
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -40,9 +45,10 @@ type Server struct {
 var _ externalgrpc.CloudProviderServer = (*Server)(nil)
 
 // NewServer returns a Server reading pools and nodes from cache, pods from
-// live, and changing capacity through platforms. Pools whose platform type
+// live (which also taints nodes about to be deleted), and changing capacity
+// through platforms. Pools whose platform type
 // has no entry in platforms are not offered to the autoscaler.
-func NewServer(cache, live client.Reader, platforms map[carvev1.PlatformType]Platform, opts ...ServerOption) *Server {
+func NewServer(cache client.Reader, live client.Client, platforms map[carvev1.PlatformType]Platform, opts ...ServerOption) *Server {
 	s := &Server{cache: cache, live: live, platforms: platforms, locks: map[string]*sync.Mutex{}}
 	for _, o := range opts {
 		o(s)

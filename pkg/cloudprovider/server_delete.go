@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -31,7 +33,7 @@ func (s *Server) NodeGroupDeleteNodes(ctx context.Context, req *externalgrpc.Nod
 	return &externalgrpc.NodeGroupDeleteNodesResponse{}, nil
 }
 
-func (s *Server) deleteNodes(ctx context.Context, pool *carvev1.NodePool, p Platform, nodes []*externalgrpc.ExternalGrpcNode) error {
+func (s *Server) deleteNodes(ctx context.Context, pool *carvev1.NodePool, p Platform, nodes []*externalgrpc.ExternalGrpcNode) (err error) {
 	instances, err := p.Instances(ctx, pool)
 	if err != nil {
 		return fmt.Errorf("listing instances of node group %s: %w", pool.Name, err)
@@ -44,6 +46,18 @@ func (s *Server) deleteNodes(ctx context.Context, pool *carvev1.NodePool, p Plat
 			remaining++
 		}
 	}
+	// Nodes are tainted before their pods are checked, and untainted again
+	// when the deletion does not happen.
+	var tainted []string
+	defer func() {
+		if err != nil {
+			for _, name := range tainted {
+				if uerr := s.setDeletingTaint(ctx, name, false); uerr != nil {
+					klog.FromContext(ctx).Error(uerr, "Could not remove carve's deleting taint from a node that stays", "node", name)
+				}
+			}
+		}
+	}()
 	var ids, names []string
 	seen := map[string]bool{}
 	for _, n := range nodes {
@@ -83,6 +97,18 @@ func (s *Server) deleteNodes(ctx context.Context, pool *carvev1.NodePool, p Plat
 			name = node.Name
 		}
 		if name != "" {
+			// Unschedulable first, then the pod check: a pod the scheduler
+			// places from now on goes elsewhere, so what the check sees is
+			// all the node will run.
+			if node != nil {
+				if err := s.setDeletingTaint(ctx, name, true); err != nil {
+					return err
+				}
+				tainted = append(tainted, name)
+			}
+			if s.beforePodCheck != nil {
+				s.beforePodCheck(ctx, name)
+			}
 			pods := &corev1.PodList{}
 			if err := s.live.List(ctx, pods, client.MatchingFields{"spec.nodeName": name}); err != nil {
 				return fmt.Errorf("listing pods on node %s before deleting it: %w", name, err)
@@ -103,6 +129,35 @@ func (s *Server) deleteNodes(ctx context.Context, pool *carvev1.NodePool, p Plat
 	klog.FromContext(ctx).Info("Deleting nodes", "nodeGroup", pool.Name, "nodes", names)
 	if err := p.Delete(ctx, pool, ids); err != nil {
 		return fmt.Errorf("deleting nodes %v of node group %s: %w", names, pool.Name, err)
+	}
+	return nil
+}
+
+// setDeletingTaint puts TaintDeleting on the node (on) or takes it off,
+// reading the node live and retrying on conflicts. A node that is gone needs
+// neither.
+func (s *Server) setDeletingTaint(ctx context.Context, name string, on bool) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		node := &corev1.Node{}
+		if err := s.live.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
+			return err
+		}
+		i := slices.IndexFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.Key == carvev1.TaintDeleting })
+		switch {
+		case on && i >= 0, !on && i < 0:
+			return nil
+		case on:
+			node.Spec.Taints = append(node.Spec.Taints, corev1.Taint{Key: carvev1.TaintDeleting, Effect: corev1.TaintEffectNoSchedule})
+		default:
+			node.Spec.Taints = slices.Delete(node.Spec.Taints, i, i+1)
+		}
+		return s.live.Update(ctx, node)
+	})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s carve's %s taint on node %s: %w", map[bool]string{true: "putting", false: "removing"}[on], carvev1.TaintDeleting, name, err)
 	}
 	return nil
 }
@@ -165,8 +220,10 @@ func (s *Server) NodeGroupDecreaseTargetSize(ctx context.Context, req *externalg
 	if err != nil {
 		return nil, Status(fmt.Errorf("listing instances of node group %s: %w", pool.Name, err))
 	}
+	// Live: a Node that registered a moment ago, and may already run pods,
+	// must not be taken for an instance that never came up.
 	nodes := &corev1.NodeList{}
-	if err := s.cache.List(ctx, nodes); err != nil {
+	if err := s.live.List(ctx, nodes); err != nil {
 		return nil, Status(fmt.Errorf("listing nodes: %w", err))
 	}
 	registered := map[string]bool{}

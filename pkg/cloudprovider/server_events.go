@@ -23,6 +23,14 @@ func WithRecorder(r events.EventRecorder) ServerOption {
 	return func(s *Server) { s.recorder = r }
 }
 
+// WithBeforePodCheck runs f for each node DeleteNodes is about to remove,
+// once the node carries TaintDeleting and before its pods are listed. It
+// exists for tests that drive the race between a pod landing on a node and
+// the node's deletion.
+func WithBeforePodCheck(f func(ctx context.Context, node string)) ServerOption {
+	return func(s *Server) { s.beforePodCheck = f }
+}
+
 // WithOutcomes makes the Server report the outcome of every size change to
 // o, from which the StatusWriter writes the ScaleRefused condition.
 func WithOutcomes(o *ScaleOutcomes) ServerOption {

@@ -263,8 +263,9 @@ func TestPricingRPCs(t *testing.T) {
 	}
 }
 
-// Nodes asked for but not registered yet (the cache does not show them) may
-// be forgotten by DecreaseTargetSize; registered ones may not.
+// Nodes asked for but not registered yet may be forgotten by
+// DecreaseTargetSize; registered ones may not, even when the cache has not
+// seen them register: "registered" is read from the API server.
 func TestDecreaseTargetSizeForgetsOnlyUnregistered(t *testing.T) {
 	ctx := context.Background()
 	scheme, err := run.Scheme()
@@ -272,11 +273,13 @@ func TestDecreaseTargetSizeForgetsOnlyUnregistered(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool := ut.MakeNodePool("cpu", carvev1.NodePoolRoleCPU, 0, 5, "4", "16Gi").Obj()
-	writer := fake.NewClientBuilder().WithScheme(scheme).Build()
-	// The cache holds the pool but never sees the new nodes: they stay
-	// unregistered.
+	// kwok creates its nodes in cloud, which stands for the cloud's API
+	// here; the cluster's API (api) and the cache show no Node until one
+	// registers.
+	cloud := fake.NewClientBuilder().WithScheme(scheme).Build()
+	api := fake.NewClientBuilder().WithScheme(scheme).Build()
 	cache := fake.NewClientBuilder().WithScheme(scheme).WithObjects(pool).Build()
-	s := cloudprovider.NewServer(cache, writer, map[carvev1.PlatformType]cloudprovider.Platform{carvev1.PlatformKwok: kwok.New(writer, cache)})
+	s := cloudprovider.NewServer(cache, api, map[carvev1.PlatformType]cloudprovider.Platform{carvev1.PlatformKwok: kwok.New(cloud, cache)})
 	if _, err := s.NodeGroupIncreaseSize(ctx, &externalgrpc.NodeGroupIncreaseSizeRequest{Id: "cpu", Delta: 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -297,10 +300,20 @@ func TestDecreaseTargetSizeForgetsOnlyUnregistered(t *testing.T) {
 		t.Errorf("TargetSize = %v, %v; want 1", ts, err)
 	}
 	left := &corev1.NodeList{}
-	if err := writer.List(ctx, left); err != nil || len(left.Items) != 1 {
-		t.Errorf("nodes left in the API: %d, %v; want 1", len(left.Items), err)
+	if err := cloud.List(ctx, left); err != nil || len(left.Items) != 1 {
+		t.Fatalf("nodes left in the cloud: %d, %v; want 1", len(left.Items), err)
 	}
-	if _, err := s.NodeGroupDecreaseTargetSize(ctx, &externalgrpc.NodeGroupDecreaseTargetSizeRequest{Id: "cpu", Delta: -2}); codeOf(err) != codes.FailedPrecondition {
-		t.Errorf("DecreaseTargetSize(-2) with 1 unregistered: %v, want FailedPrecondition", err)
+	// The last one registers: the API server has its Node, the cache not
+	// yet. It may not be forgotten.
+	registered := left.Items[0].DeepCopy()
+	registered.ResourceVersion = ""
+	if err := api.Create(ctx, registered); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.NodeGroupDecreaseTargetSize(ctx, &externalgrpc.NodeGroupDecreaseTargetSizeRequest{Id: "cpu", Delta: -1}); codeOf(err) != codes.FailedPrecondition {
+		t.Errorf("DecreaseTargetSize(-1) of a node that registered before the cache saw it: %v, want FailedPrecondition", err)
+	}
+	if err := cloud.List(ctx, left); err != nil || len(left.Items) != 1 {
+		t.Errorf("nodes left in the cloud: %d, %v; want the registered one kept", len(left.Items), err)
 	}
 }

@@ -217,7 +217,7 @@ func TestCloudProviderRBAC(t *testing.T) {
 		{APIGroups: []string{"carve.dev"}, Resources: []string{"nodepools"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"carve.dev"}, Resources: []string{"nodepools/status"}, Verbs: []string{"patch"}},
 		// The kwok platform makes and removes Nodes.
-		{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
+		{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch", "create", "delete", "update"}},
 		// Pods on a node about to be deleted, read live.
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},
 	}

@@ -35,6 +35,9 @@ type Options struct {
 	// Ready, when set, is called with the bound address once the informers
 	// have synced and the listener is open.
 	Ready func(net.Addr)
+	// ServerOptions are added to the gRPC server's (tests use them to hook
+	// into a deletion).
+	ServerOptions []cloudprovider.ServerOption
 }
 
 // gracePeriod bounds how long in-flight calls may finish on shutdown.
@@ -91,7 +94,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 	outcomes := cloudprovider.NewScaleOutcomes()
-	srv := cloudprovider.NewServer(informers, live, platforms, cloudprovider.WithRecorder(recorder), cloudprovider.WithOutcomes(outcomes))
+	srv := cloudprovider.NewServer(informers, live, platforms,
+		append([]cloudprovider.ServerOption{cloudprovider.WithRecorder(recorder), cloudprovider.WithOutcomes(outcomes)}, o.ServerOptions...)...)
 	status := cloudprovider.NewStatusWriter(informers, informers, live, platforms, outcomes)
 	go func() {
 		if err := status.Start(ctx); err != nil {

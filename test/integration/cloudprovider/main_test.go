@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/carve-dev/carve/pkg/cloudprovider"
 	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
 	"github.com/carve-dev/carve/pkg/cloudprovider/run"
 	"github.com/carve-dev/carve/test/framework"
@@ -30,6 +32,10 @@ var (
 	cl      client.Client
 	cp      externalgrpc.CloudProviderClient
 )
+
+// beforePodCheck, when set, runs inside DeleteNodes once a node is tainted
+// and before its pods are listed.
+var beforePodCheck atomic.Pointer[func(ctx context.Context, node string)]
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
@@ -74,7 +80,12 @@ func setup(ctx context.Context, c *framework.Cluster) (<-chan error, error) {
 	addr := make(chan net.Addr, 1)
 	stopped := make(chan error, 1)
 	go func() {
-		stopped <- run.Run(ctx, c.Config, run.Options{Address: "127.0.0.1:0", Ready: func(a net.Addr) { addr <- a }})
+		stopped <- run.Run(ctx, c.Config, run.Options{Address: "127.0.0.1:0", Ready: func(a net.Addr) { addr <- a },
+			ServerOptions: []cloudprovider.ServerOption{cloudprovider.WithBeforePodCheck(func(ctx context.Context, node string) {
+				if f := beforePodCheck.Load(); f != nil {
+					(*f)(ctx, node)
+				}
+			})}})
 	}()
 	var a net.Addr
 	select {

@@ -25,6 +25,10 @@ const (
 
 	// TaintDraining marks a node that carve is emptying: new sessions avoid it.
 	TaintDraining = "carve.dev/draining"
+	// TaintDeleting (NoSchedule) is put on a node by carve-cloudprovider
+	// before it checks the node's pods for a deletion, so that no pod lands
+	// there between the check and the delete. No profile may tolerate it.
+	TaintDeleting = "carve.dev/deleting"
 
 	// SchedulerName is the scheduler that places every workspace pod.
 	SchedulerName = "carve-scheduler"

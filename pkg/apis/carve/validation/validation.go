@@ -164,6 +164,12 @@ func ValidateNodePool(np *carvev1.NodePool) field.ErrorList {
 	}
 	for i, t := range np.Spec.Template.Taints {
 		p := tp.Child("taints").Index(i)
+		if t.Key == carvev1.TaintDeleting {
+			// A pool that carried it would grant its pods a toleration of it,
+			// and they could land on a node carve-cloudprovider is deleting.
+			errs = append(errs, field.Forbidden(p.Child("key"),
+				fmt.Sprintf("carve-cloudprovider puts %s on nodes it is about to delete; use another key", carvev1.TaintDeleting)))
+		}
 		for _, msg := range validation.IsQualifiedName(t.Key) {
 			errs = append(errs, field.Invalid(p.Child("key"), t.Key, msg))
 		}

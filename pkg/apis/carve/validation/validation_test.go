@@ -112,6 +112,7 @@ func TestValidateNodePool(t *testing.T) {
 		{"pool label set by hand", cpu().TemplateLabel(carvev1.LabelNodePool, "other").Obj(), []string{"FieldValueInvalid spec.template.labels[carve.dev/node-pool]"}},
 		{"bad taint", cpu().Taint("a b", "", "Sometimes").Obj(), []string{
 			"FieldValueInvalid spec.template.taints[0].key", "FieldValueNotSupported spec.template.taints[0].effect"}},
+		{"carve's deleting taint", cpu().Taint(carvev1.TaintDeleting, "", corev1.TaintEffectNoSchedule).Obj(), []string{"FieldValueForbidden spec.template.taints[0].key"}},
 		{"eks without settings", func() *carvev1.NodePool {
 			np := cpu().Obj()
 			np.Spec.Platform.Type = carvev1.PlatformEKS
