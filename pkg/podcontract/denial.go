@@ -26,6 +26,7 @@ const (
 	RuleToleration         Rule = "TolerationNotGranted"
 	RulePriorityClass      Rule = "PriorityClassNotAllowed"
 	RuleSessionPreemption  Rule = "SessionMayPreempt"
+	RuleResizeAboveQuota   Rule = "ResizeAboveQuota"
 )
 
 // Violation is one broken rule: what is wrong and what to do instead.

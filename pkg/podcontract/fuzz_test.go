@@ -70,7 +70,7 @@ func FuzzAdmit(f *testing.F) {
 			t.Fatalf("admitted pod tolerates %v, which its profile does not grant: %+v", taint, tol)
 		}
 		// Updates of an admitted pod that change nothing are allowed.
-		if err := podcontract.CheckUpdate(once, once.DeepCopy(), ""); err != nil {
+		if err := podcontract.CheckUpdate(once, once.DeepCopy(), "", nil); err != nil {
 			t.Fatalf("CheckUpdate refused a no-op update: %v", err)
 		}
 	})
@@ -138,6 +138,6 @@ func FuzzCheckUpdate(f *testing.F) {
 		if resize {
 			sub = podcontract.SubresourceResize
 		}
-		_ = podcontract.CheckUpdate(old, pod, sub)
+		_ = podcontract.CheckUpdate(old, pod, sub, nil)
 	})
 }

@@ -21,7 +21,13 @@ const (
 // admitted with, neither by an in-place resize nor by ephemeral containers.
 // Pods carve never admitted (created before their namespace joined a
 // workspace) are left alone.
-func CheckUpdate(oldPod, newPod *corev1.Pod, subresource string) error {
+//
+// In a workspace whose quotas cap CPU or memory (l finds the Workspace; a
+// nil l skips this), an update may not raise the pod's requests of a capped
+// resource at all: what a resize down gave back may already be held by pods
+// that waited for it, and kubelet applies a resize without asking the
+// queue, so growing in place would take quota no one granted.
+func CheckUpdate(oldPod, newPod *corev1.Pod, subresource string, l Lookup) error {
 	applied, ok := AppliedOf(oldPod)
 	if !ok {
 		return nil
@@ -82,5 +88,56 @@ func CheckUpdate(oldPod, newPod *corev1.Pod, subresource string) error {
 	forEachContainer(newPod, func(c *corev1.Container) {
 		above(fmt.Sprintf("container %q would be limited to", c.Name), c.Resources.Limits, bound)
 	})
+	if l != nil {
+		if ws, ok := l.Workspace(applied.Workspace); ok {
+			checkGrowth(oldPod, newPod, ws, applied.Team, &vs)
+		}
+	}
 	return vs.err()
+}
+
+// checkGrowth refuses an update that raises the pod's effective requests of
+// a resource the workspace's quotas cap.
+func checkGrowth(oldPod, newPod *corev1.Pod, ws *carvev1.Workspace, team string, vs *violations) {
+	capped := cappedResources(ws, team)
+	if len(capped) == 0 {
+		return
+	}
+	before := resourcehelper.PodRequests(oldPod, resourcehelper.PodResourcesOptions{})
+	after := resourcehelper.PodRequests(newPod, resourcehelper.PodResourcesOptions{})
+	for _, n := range capped {
+		b, a := before[n], after[n]
+		if a.Cmp(b) > 0 {
+			vs.add(RuleResizeAboveQuota, fmt.Sprintf(
+				"the pod would request %s %s, up from %s; workspace %q caps %s by quota, and a running pod may only shrink: what it gives back goes to pods waiting for quota. To get more, create a new pod (it waits in the queue until the quota has room)",
+				a.String(), n, b.String(), ws.Name, n))
+		}
+	}
+}
+
+// cappedResources lists the resources among CPU and memory (the ones an
+// in-place resize changes) that a quota over a pod of team caps: the
+// workspace's, the team's or the project's.
+func cappedResources(ws *carvev1.Workspace, team string) []corev1.ResourceName {
+	quotas := []*carvev1.Quota{ws.Spec.Quota, ws.Spec.ProjectQuota}
+	for i := range ws.Spec.TeamQuotas {
+		if team != "" && ws.Spec.TeamQuotas[i].Team == team {
+			quotas = append(quotas, &ws.Spec.TeamQuotas[i].Quota)
+		}
+	}
+	var cpu, mem bool
+	for _, q := range quotas {
+		if q != nil {
+			cpu = cpu || q.CPU != nil
+			mem = mem || q.Memory != nil
+		}
+	}
+	var out []corev1.ResourceName
+	if cpu {
+		out = append(out, corev1.ResourceCPU)
+	}
+	if mem {
+		out = append(out, corev1.ResourceMemory)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package podcontract_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -67,7 +68,7 @@ func TestCheckUpdate(t *testing.T) {
 			old := admitted(t, tc.old)
 			updated := old.DeepCopy()
 			tc.edit(updated)
-			err := podcontract.CheckUpdate(old, updated, tc.subresource)
+			err := podcontract.CheckUpdate(old, updated, tc.subresource, nil)
 			if tc.rule == "" {
 				if err != nil {
 					t.Fatalf("CheckUpdate: %v", err)
@@ -85,8 +86,60 @@ func TestCheckUpdate(t *testing.T) {
 		old := ut.MakePod("legacy", "alice").Container("c", "", "").Obj()
 		updated := old.DeepCopy()
 		updated.Labels = map[string]string{carvev1.LabelProfile: "huge"}
-		if err := podcontract.CheckUpdate(old, updated, ""); err != nil {
+		if err := podcontract.CheckUpdate(old, updated, "", nil); err != nil {
 			t.Fatalf("CheckUpdate: %v", err)
 		}
 	})
+}
+
+// In a workspace whose quota caps CPU, a running pod may shrink but not
+// grow back: the shrink's quota may already be held by a pod that waited
+// for it (shrink N, start N more, grow the first N back would hold twice the
+// quota).
+func TestResizeUpInAQuotaWorkspace(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ws   *carvev1.Workspace
+		rule podcontract.Rule
+	}{
+		{"cpu quota", ut.MakeWorkspace("ml", "small", "large").Quota("8", "", "", -1).Obj(), podcontract.RuleResizeAboveQuota},
+		{"project memory quota", ut.MakeWorkspace("ml", "small", "large").ProjectQuota("", "64Gi", "", -1).Obj(), podcontract.RuleResizeAboveQuota},
+		{"another team's quota", ut.MakeWorkspace("ml", "small", "large").TeamQuota("vision", "8", "", "", -1).Obj(), ""},
+		{"gpu quota only", ut.MakeWorkspace("ml", "small", "large").Quota("", "", "4", -1).Obj(), ""},
+		{"no quota", ut.MakeWorkspace("ml", "small", "large").Obj(), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := world()
+			w.Workspaces["ml"] = tc.ws
+			pod, err := podcontract.Admit(ut.MakePod("p", "alice").Profile("large").Container("c", "", "").Obj(), mlNS, w, podLvl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			smaller := pod.DeepCopy()
+			smaller.Spec.Resources.Requests[corev1.ResourceCPU] = q("2")
+			smaller.Spec.Resources.Requests[corev1.ResourceMemory] = q("8Gi")
+			if err := podcontract.CheckUpdate(pod, smaller, podcontract.SubresourceResize, w); err != nil {
+				t.Fatalf("resize down: %v", err)
+			}
+			back := smaller.DeepCopy()
+			back.Spec.Resources.Requests[corev1.ResourceCPU] = q("4")
+			back.Spec.Resources.Requests[corev1.ResourceMemory] = q("16Gi")
+			err = podcontract.CheckUpdate(smaller, back, podcontract.SubresourceResize, w)
+			if tc.rule == "" {
+				if err != nil {
+					t.Errorf("resize back up within the profile: %v, want allowed", err)
+				}
+				return
+			}
+			var d *podcontract.Denial
+			if !errors.As(err, &d) || !d.Has(tc.rule) {
+				t.Fatalf("resize back up: %v, want %s", err, tc.rule)
+			}
+			for _, s := range []string{"up from", "may only shrink", "create a new pod"} {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("denial %q does not say %q", err, s)
+				}
+			}
+		})
+	}
 }

@@ -112,7 +112,7 @@ func (w *Pod) ValidateUpdate(ctx context.Context, oldPod, newPod *corev1.Pod) (a
 	if req, err := admission.RequestFromContext(ctx); err == nil {
 		sub = req.SubResource
 	}
-	return nil, podcontract.CheckUpdate(oldPod, newPod, sub)
+	return nil, podcontract.CheckUpdate(oldPod, newPod, sub, cacheLookup{ctx, w.Reader})
 }
 
 // ValidateDelete allows every deletion.

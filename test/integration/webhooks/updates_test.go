@@ -99,6 +99,25 @@ func TestPodEditsThatEscapeAreDenied(t *testing.T) {
 			t.Errorf("resize denial %q names neither %s nor the pod-level bound", err, podcontract.RuleAboveProfile)
 		}
 	})
+	t.Run("shrink, then grow back in a quota workspace", func(t *testing.T) {
+		p, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Workspace ml caps CPU: the pod may give CPU back, not take it again.
+		// Requests and limits move together: the pod's QoS class is fixed.
+		p.Spec.Resources.Requests[corev1.ResourceCPU] = resourceMust("500m")
+		p.Spec.Resources.Limits[corev1.ResourceCPU] = resourceMust("500m")
+		if p, err = pods.UpdateResize(ctx, p.Name, p, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("resizing down: %v", err)
+		}
+		p.Spec.Resources.Requests[corev1.ResourceCPU] = resourceMust("1")
+		p.Spec.Resources.Limits[corev1.ResourceCPU] = resourceMust("1")
+		_, err = pods.UpdateResize(ctx, p.Name, p, metav1.UpdateOptions{})
+		if err == nil || !strings.Contains(err.Error(), string(podcontract.RuleResizeAboveQuota)) {
+			t.Errorf("resizing back up: %v, want %s", err, podcontract.RuleResizeAboveQuota)
+		}
+	})
 	t.Run("debug container with resources", func(t *testing.T) {
 		p, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
 		if err != nil {
