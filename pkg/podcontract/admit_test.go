@@ -218,8 +218,8 @@ func TestAdmitPlacement(t *testing.T) {
 func TestAdmitIsIdempotent(t *testing.T) {
 	pods := []*corev1.Pod{
 		ut.MakePod("a", "alice").Container("c", "", "").Obj(),
-		ut.MakePod("b", "bob").Profile("gpu-1").Owner("batch/v1", "Job", "j").Container("c", "1", "1Gi").Container("d", "", "").Obj(),
-		ut.MakePod("c", "alice").Profile("multi").Owner("apps/v1", "ReplicaSet", "r").Container("c", "", "").Sidecar("s", "100m", "").Obj(),
+		ut.MakePod("b", "bob").Profile("gpu-1").Owner("batch/v1", "Job", "j").Container("c", "1", "1Gi").Container("d", "500m", "512Mi").Obj(),
+		ut.MakePod("c", "alice").Profile("multi").Owner("apps/v1", "ReplicaSet", "r").Container("c", "", "").Sidecar("s", "100m", "128Mi").Obj(),
 		ut.MakePod("d", "alice").Profile("large").InitContainer("init", "4", "1Gi").Container("c", "", "").Obj(),
 	}
 	for _, opts := range []podcontract.Options{podLvl, ctrLvl} {

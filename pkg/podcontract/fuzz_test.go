@@ -3,12 +3,15 @@ package podcontract_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	resourcehelper "k8s.io/component-helpers/resource"
 	"k8s.io/klog/v2"
 
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/podcontract"
 	ut "github.com/carve-dev/carve/pkg/util/testing"
 )
@@ -69,6 +72,9 @@ func FuzzAdmit(f *testing.F) {
 		if tol, taint, ok := toleratesForeignTaint(once); ok {
 			t.Fatalf("admitted pod tolerates %v, which its profile does not grant: %+v", taint, tol)
 		}
+		if msg := outgrowsProfile(once, podLevel); msg != "" {
+			t.Fatalf("admitted pod %s", msg)
+		}
 		// Updates of an admitted pod that change nothing are allowed.
 		if err := podcontract.CheckUpdate(once, once.DeepCopy(), "", nil); err != nil {
 			t.Fatalf("CheckUpdate refused a no-op update: %v", err)
@@ -122,7 +128,48 @@ func toleratesForeignTaint(pod *corev1.Pod) (corev1.Toleration, corev1.Taint, bo
 	return corev1.Toleration{}, corev1.Taint{}, false
 }
 
-// FuzzCheckUpdate must never panic, whatever the old and new pods are.
+// outgrowsProfile says how an admitted pod escapes its profile, or "": its
+// effective requests and limits of CPU and memory (as Kubernetes computes
+// them) must be within the profile's, and without pod-level resources every
+// container must have CPU and memory limits.
+func outgrowsProfile(pod *corev1.Pod, podLevel bool) string {
+	a, ok := podcontract.AppliedOf(pod)
+	if !ok {
+		return "has no applied record"
+	}
+	reqs := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
+	lims := resourcehelper.PodLimits(pod, resourcehelper.PodResourcesOptions{})
+	for _, n := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if q, max := reqs[n], a.Requests[n]; q.Cmp(max) > 0 {
+			return fmt.Sprintf("requests %s %s, above its profile's %s", q.String(), n, max.String())
+		}
+		if q, max := lims[n], a.Limits[n]; q.Cmp(max) > 0 {
+			return fmt.Sprintf("is limited to %s %s, above its profile's %s", q.String(), n, max.String())
+		}
+	}
+	if podLevel {
+		return ""
+	}
+	var msg string
+	visit := func(c *corev1.Container) {
+		for _, n := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if _, ok := c.Resources.Limits[n]; !ok && msg == "" {
+				msg = fmt.Sprintf("has container %q without a %s limit", c.Name, n)
+			}
+		}
+	}
+	for i := range pod.Spec.InitContainers {
+		visit(&pod.Spec.InitContainers[i])
+	}
+	for i := range pod.Spec.Containers {
+		visit(&pod.Spec.Containers[i])
+	}
+	return msg
+}
+
+// FuzzCheckUpdate must never panic, whatever the old and new pods are, and
+// an update it allows of an admitted pod keeps carve's labels and keeps the
+// pod within its profile.
 func FuzzCheckUpdate(f *testing.F) {
 	seedPods(f)
 	f.Fuzz(func(t *testing.T, data []byte, resize bool) {
@@ -131,13 +178,37 @@ func FuzzCheckUpdate(f *testing.F) {
 			return
 		}
 		old, err := podcontract.Admit(pod, mlNS, world(), podLvl)
-		if err != nil {
+		admitted := err == nil
+		if !admitted {
 			old = pod
 		}
 		sub := ""
 		if resize {
 			sub = podcontract.SubresourceResize
 		}
-		_ = podcontract.CheckUpdate(old, pod, sub, nil)
+		// The new pod: the fuzzed one, with the admitted pod's applied
+		// record, so that it is the update of an admitted pod.
+		updated := pod.DeepCopy()
+		if admitted {
+			if updated.Annotations == nil {
+				updated.Annotations = map[string]string{}
+			}
+			updated.Annotations[carvev1.AnnotationApplied] = old.Annotations[carvev1.AnnotationApplied]
+		}
+		if err := podcontract.CheckUpdate(old, updated, sub, world()); err != nil || !admitted {
+			return
+		}
+		for _, k := range []string{carvev1.LabelWorkspace, carvev1.LabelTeam, carvev1.LabelProfile, carvev1.LabelWorkload} {
+			if old.Labels[k] != updated.Labels[k] {
+				t.Fatalf("allowed update changes label %s from %q to %q", k, old.Labels[k], updated.Labels[k])
+			}
+		}
+		a, _ := podcontract.AppliedOf(old)
+		reqs := resourcehelper.PodRequests(updated, resourcehelper.PodResourcesOptions{})
+		for _, n := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if q, max := reqs[n], a.Requests[n]; q.Cmp(max) > 0 {
+				t.Fatalf("allowed update requests %s %s, above the profile's %s", q.String(), n, max.String())
+			}
+		}
 	})
 }

@@ -149,16 +149,72 @@ func checkResources(pod *corev1.Pod, p *carvev1.ResourceProfile, opts Options, v
 	}
 
 	if !opts.PodLevelResources {
-		// The main container gets what the profile leaves after the others.
-		others := sidecarsAndOthers(pod, mainContainer(pod), false)
+		// Without pod-level resources every container is capped on its own:
+		// the ones beside the main container by their requests (or their
+		// own limits), the main one by what the profile leaves.
+		main := mainContainer(pod)
+		forEachBeside(pod, main, func(c *corev1.Container) {
+			for _, n := range podLevel {
+				_, hasReq := c.Resources.Requests[n]
+				_, hasLim := c.Resources.Limits[n]
+				if !hasReq && !hasLim {
+					vs.add(RuleAboveProfile, fmt.Sprintf(
+						"container %q runs beside the main container with no %s request or limit; this cluster has no pod-level resources, so carve caps each container to fit profile %q: give it a %s request (carve limits it to that) or remove it",
+						c.Name, n, p.Name, n))
+				}
+			}
+		})
+		othersReq := sidecarsAndOthers(pod, main, false)
+		othersLim := besideLimits(pod, main)
 		for _, n := range podLevel {
-			if q := others[n]; q.Cmp(req[n]) >= 0 {
+			if q := othersReq[n]; q.Cmp(req[n]) >= 0 {
 				vs.add(RuleAboveProfile, fmt.Sprintf(
 					"the containers beside the main one request %s %s, leaving nothing of profile %q's %s for the main container; %s",
 					q.String(), n, p.Name, req.Name(n, resource.DecimalSI).String(), bigger))
+			} else if q := othersLim[n]; q.Cmp(lim[n]) >= 0 {
+				vs.add(RuleAboveProfile, fmt.Sprintf(
+					"the containers beside the main one are limited to %s %s in all, leaving nothing of profile %q's %s limit for the main container; %s",
+					q.String(), n, p.Name, lim.Name(n, resource.DecimalSI).String(), bigger))
 			}
 		}
 	}
+}
+
+// forEachBeside calls f with each container that runs beside the main one
+// for the pod's whole life: the other app containers and the sidecars.
+func forEachBeside(pod *corev1.Pod, main int, f func(*corev1.Container)) {
+	for i := range pod.Spec.Containers {
+		if i != main {
+			f(&pod.Spec.Containers[i])
+		}
+	}
+	for i := range pod.Spec.InitContainers {
+		if c := &pod.Spec.InitContainers[i]; isSidecar(c) {
+			f(c)
+		}
+	}
+}
+
+func isSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+// besideLimits sums, over the containers beside the main one, the limit
+// each runs under in container mode: its own, or else its request.
+func besideLimits(pod *corev1.Pod, main int) corev1.ResourceList {
+	sum := corev1.ResourceList{}
+	forEachBeside(pod, main, func(c *corev1.Container) {
+		for _, n := range podLevel {
+			q, ok := c.Resources.Limits[n]
+			if !ok {
+				q = c.Resources.Requests[n]
+			}
+			v := sum[n]
+			v.Add(q)
+			sum[n] = v
+		}
+	})
+	return sum
 }
 
 // applyResources writes the profile's resources onto a pod that passed
@@ -178,17 +234,7 @@ func applyResources(pod *corev1.Pod, p *carvev1.ResourceProfile, opts Options) {
 		}
 	} else {
 		pod.Spec.Resources = nil
-		if main >= 0 {
-			othersReq := sidecarsAndOthers(pod, main, false)
-			c := &pod.Spec.Containers[main]
-			for _, n := range podLevel {
-				r, l := req[n], lim[n]
-				o := othersReq[n]
-				r.Sub(o)
-				l.Sub(o)
-				setResource(c, n, r, l)
-			}
-		}
+		capContainers(pod, main, req, lim)
 	}
 	if main < 0 {
 		return
@@ -205,6 +251,63 @@ func applyResources(pod *corev1.Pod, p *carvev1.ResourceProfile, opts Options) {
 			setResource(&pod.Spec.Containers[main], n, want, lim[n])
 		}
 	}
+}
+
+// capContainers applies a profile in container mode: every container is
+// capped, and the sum stays within the profile. The containers beside the
+// main one are limited to their requests unless they set limits of their
+// own, the main one gets the rest, and an init container that runs before
+// the app may use what the sidecars started before it leave.
+func capContainers(pod *corev1.Pod, main int, req, lim corev1.ResourceList) {
+	othersReq, othersLim := sidecarsAndOthers(pod, main, false), besideLimits(pod, main)
+	forEachBeside(pod, main, func(c *corev1.Container) {
+		for _, n := range podLevel {
+			if _, ok := c.Resources.Limits[n]; !ok {
+				if q, ok := c.Resources.Requests[n]; ok {
+					setLimit(c, n, q)
+				}
+			}
+		}
+	})
+	if main >= 0 {
+		c := &pod.Spec.Containers[main]
+		for _, n := range podLevel {
+			r, l := req[n], lim[n]
+			r.Sub(othersReq[n])
+			l.Sub(othersLim[n])
+			setResource(c, n, r, l)
+		}
+	}
+	sidecarLim := corev1.ResourceList{}
+	for i := range pod.Spec.InitContainers {
+		ic := &pod.Spec.InitContainers[i]
+		if isSidecar(ic) {
+			for _, n := range podLevel {
+				v := sidecarLim[n]
+				v.Add(ic.Resources.Limits[n])
+				sidecarLim[n] = v
+			}
+			continue
+		}
+		for _, n := range podLevel {
+			if _, ok := ic.Resources.Limits[n]; ok {
+				continue
+			}
+			l := lim[n]
+			l.Sub(sidecarLim[n])
+			if q, ok := ic.Resources.Requests[n]; ok && l.Cmp(q) < 0 {
+				l = q
+			}
+			setLimit(ic, n, l)
+		}
+	}
+}
+
+func setLimit(c *corev1.Container, n corev1.ResourceName, lim resource.Quantity) {
+	if c.Resources.Limits == nil {
+		c.Resources.Limits = corev1.ResourceList{}
+	}
+	c.Resources.Limits[n] = lim
 }
 
 func setResource(c *corev1.Container, n corev1.ResourceName, req, lim resource.Quantity) {

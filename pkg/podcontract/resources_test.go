@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	resourcehelper "k8s.io/component-helpers/resource"
 	"sigs.k8s.io/yaml"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
@@ -92,5 +94,42 @@ func TestSampleProfilesFitTheirPools(t *testing.T) {
 		for _, w := range podcontract.UnfitPools(p, ps) {
 			t.Error(w)
 		}
+	}
+}
+
+// Without pod-level resources every container is capped and the pod's
+// effective requests and limits stay within the profile: a sidecar is
+// limited to its request, the main container gets the rest, and a container
+// with no request at all is refused rather than left unbounded.
+func TestContainerModeCapsEveryContainer(t *testing.T) {
+	pod := ut.MakePod("p", "alice").Profile("large").Container("main", "", "").
+		Container("helper", "500m", "1Gi").Sidecar("proxy", "250m", "256Mi").InitContainer("setup", "1", "1Gi").Obj()
+	got, err := podcontract.Admit(pod, mlNS, world(), ctrLvl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := func(c corev1.Container, n corev1.ResourceName) string { q := c.Resources.Limits[n]; return q.String() }
+	for _, tc := range []struct {
+		c        corev1.Container
+		cpu, mem string
+	}{
+		{got.Spec.Containers[0], "5250m", "15104Mi"}, // large: limits 6 CPUs, 16Gi; minus helper and proxy
+		{got.Spec.Containers[1], "500m", "1Gi"},
+		{got.Spec.InitContainers[0], "250m", "256Mi"},
+		{got.Spec.InitContainers[1], "5750m", "16128Mi"}, // runs beside the proxy only
+	} {
+		if lim(tc.c, corev1.ResourceCPU) != tc.cpu || lim(tc.c, corev1.ResourceMemory) != tc.mem {
+			t.Errorf("container %s limited to %s CPU, %s memory; want %s, %s", tc.c.Name,
+				lim(tc.c, corev1.ResourceCPU), lim(tc.c, corev1.ResourceMemory), tc.cpu, tc.mem)
+		}
+	}
+	lims := resourcehelper.PodLimits(got, resourcehelper.PodResourcesOptions{})
+	if cpu, mem := lims[corev1.ResourceCPU], lims[corev1.ResourceMemory]; cpu.Cmp(q("6")) != 0 || mem.Cmp(q("16Gi")) != 0 {
+		t.Errorf("effective pod limits %s CPU, %s memory; want exactly the profile's 6 and 16Gi", cpu.String(), mem.String())
+	}
+
+	bare := ut.MakePod("p", "alice").Profile("large").Container("main", "", "").Container("unbounded", "", "").Obj()
+	if _, err := podcontract.Admit(bare, mlNS, world(), ctrLvl); err == nil || !strings.Contains(err.Error(), `container "unbounded" runs beside the main container`) {
+		t.Errorf("a container with no request in container mode: %v, want refused naming it", err)
 	}
 }
