@@ -28,7 +28,8 @@ type WorkspaceQueueArgs struct {
 type BinPackArgs struct {
 	metav1.TypeMeta
 
-	// GPUResources are the extended resources that make a node a GPU node.
+	// GPUResources, when set, are the only extended resources that make a
+	// node a GPU node; empty means carvev1.IsGPUResource.
 	GPUResources []corev1.ResourceName
 	// LifetimeWeight is the share, in percent, of a node's score that comes
 	// from how well the pod's expected lifetime matches the lifetimes of the

@@ -32,7 +32,9 @@ const (
 	numKinds
 )
 
-var kindNames = [numKinds]string{"session", "job", "model", "other"}
+var kindNames = [numKinds]string{
+	string(carvev1.WorkloadSession), string(carvev1.WorkloadJob), string(carvev1.WorkloadModel), string(carvev1.WorkloadOther),
+}
 
 func kindOf(pod *corev1.Pod) kind {
 	switch carvev1.Workload(pod.Labels[carvev1.LabelWorkload]) {
@@ -52,8 +54,11 @@ func kindOf(pod *corev1.Pod) kind {
 // draining nodes last of all but those.
 type BinPack struct {
 	args *config.BinPackArgs
-	gpu  []corev1.ResourceName
-	sim  [numKinds][numKinds]float64
+	// gpu says whether a resource is a GPU: in args.GPUResources when that
+	// is set, else carvev1.IsGPUResource. Answers are memoized: Score asks
+	// for every scalar resource of every node.
+	gpu func(corev1.ResourceName) bool
+	sim [numKinds][numKinds]float64
 
 	// nodes caches each node's lifetime mix by node generation, which
 	// changes whenever a pod lands on or leaves the node.
@@ -84,7 +89,7 @@ func New(_ context.Context, obj runtime.Object, _ fwk.Handle) (fwk.Plugin, error
 }
 
 func newPlugin(args *config.BinPackArgs) *BinPack {
-	pl := &BinPack{args: args, gpu: args.GPUResources}
+	pl := &BinPack{args: args, gpu: gpuResources(args.GPUResources)}
 	var life [numKinds]float64
 	lo, hi := math.Inf(1), 0.0
 	for k, name := range kindNames {
@@ -116,8 +121,8 @@ func (s *podState) Clone() fwk.StateData { return s }
 func (pl *BinPack) request(pod *corev1.Pod) usage {
 	reqs := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{UseStatusResources: true, InPlacePodLevelResourcesVerticalScalingEnabled: true})
 	u := usage{milliCPU: reqs.Cpu().MilliValue(), memory: reqs.Memory().Value()}
-	for _, name := range pl.gpu {
-		if q, ok := reqs[name]; ok {
+	for name, q := range reqs {
+		if pl.gpu(name) {
 			u.gpu += q.Value()
 		}
 	}
@@ -155,13 +160,36 @@ func (pl *BinPack) nodeState(nodeInfo fwk.NodeInfo, node *corev1.Node) nodeState
 		draining:  hasDrainingTaint(node, pl.args.DrainingTaintKey),
 	}
 	allocScalar, reqScalar := alloc.GetScalarResources(), req.GetScalarResources()
-	for _, name := range pl.gpu {
-		n.alloc.gpu += allocScalar[name]
-		n.requested.gpu += reqScalar[name]
+	for name, q := range allocScalar {
+		if pl.gpu(name) {
+			n.alloc.gpu += q
+			n.requested.gpu += reqScalar[name]
+		}
 	}
 	n.gpuNode = n.alloc.gpu > 0
 	n.mix = pl.mix(nodeInfo, n.alloc)
 	return n
+}
+
+// gpuResources is the GPU test of a BinPack configured with names (empty:
+// carve's definition).
+func gpuResources(names []corev1.ResourceName) func(corev1.ResourceName) bool {
+	if len(names) > 0 {
+		set := map[corev1.ResourceName]bool{}
+		for _, n := range names {
+			set[n] = true
+		}
+		return func(n corev1.ResourceName) bool { return set[n] }
+	}
+	var memo sync.Map // corev1.ResourceName -> bool
+	return func(n corev1.ResourceName) bool {
+		if v, ok := memo.Load(n); ok {
+			return v.(bool)
+		}
+		v := carvev1.IsGPUResource(n)
+		memo.Store(n, v)
+		return v
+	}
 }
 
 // mix is the node's load per lifetime class; cached by node generation.

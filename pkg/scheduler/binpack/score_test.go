@@ -4,7 +4,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
 
 	"github.com/carve-dev/carve/pkg/apis/config"
 	configv1 "github.com/carve-dev/carve/pkg/apis/config/v1"
@@ -141,5 +144,36 @@ func TestSimilarity(t *testing.T) {
 	}
 	if got := newPlugin(args).sim[kindJob][kindModel]; got != 1 {
 		t.Errorf("with equal lifetimes job/model similarity = %v, want 1", got)
+	}
+}
+
+// A node whose GPUs are MIG slices is a GPU node, and a pod asking for a
+// slice needs a GPU, by the same definition the pod contract and the quota
+// use; a configured gpuResources list overrides it.
+func TestGPUResourcesOneDefinition(t *testing.T) {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mig"}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse("16"), corev1.ResourceMemory: resource.MustParse("64Gi"),
+		"nvidia.com/mig-1g.5gb": resource.MustParse("7"), "example.com/fpga": resource.MustParse("2"),
+	}}}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), "nvidia.com/mig-1g.5gb": resource.MustParse("2")},
+		Limits:   corev1.ResourceList{"nvidia.com/mig-1g.5gb": resource.MustParse("2")},
+	}}}}}
+	ni := framework.NewNodeInfo()
+	ni.SetNode(node)
+
+	pl := newPlugin(defaultArgs())
+	if n := pl.nodeState(ni, node); !n.gpuNode || n.alloc.gpu != 7 {
+		t.Errorf("MIG node: gpuNode=%v alloc.gpu=%d, want a GPU node with 7 GPUs", n.gpuNode, n.alloc.gpu)
+	}
+	if u := pl.request(pod); u.gpu != 2 {
+		t.Errorf("a pod asking for 2 MIG slices needs %d GPUs, want 2", u.gpu)
+	}
+
+	args := defaultArgs()
+	args.GPUResources = []corev1.ResourceName{"example.com/fpga"}
+	pl = newPlugin(args)
+	if n := pl.nodeState(ni, node); !n.gpuNode || n.alloc.gpu != 2 {
+		t.Errorf("with gpuResources [example.com/fpga]: gpuNode=%v alloc.gpu=%d, want 2 from the listed resource only", n.gpuNode, n.alloc.gpu)
 	}
 }

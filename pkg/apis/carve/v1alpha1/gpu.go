@@ -10,8 +10,9 @@ import (
 // vendor and any slice of one: nvidia.com/gpu, amd.com/gpu,
 // gpu.intel.com/i915, nvidia.com/mig-1g.5gb. It is carve's one definition of
 // a GPU: the pod contract refuses GPUs outside GPU profiles with it, a
-// Workspace's quota.gpu counts it (one per device or MIG slice), and NodePool
-// validation finds GPU capacity with it.
+// Workspace's quota.gpu counts it (one per device or MIG slice), NodePool
+// validation finds GPU capacity with it, and BinPack tells GPU nodes by it
+// (unless its gpuResources names others).
 func IsGPUResource(name corev1.ResourceName) bool {
 	s := strings.ToLower(string(name))
 	domain, res, ok := strings.Cut(s, "/")

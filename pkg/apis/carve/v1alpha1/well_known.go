@@ -68,3 +68,11 @@ const (
 
 // Workloads lists the valid workload kinds in a stable order.
 var Workloads = []Workload{WorkloadSession, WorkloadJob, WorkloadModel}
+
+// WorkloadOther is how carve-scheduler's configuration names pods without a
+// workload kind (pods outside workspaces). It is not a label value.
+const WorkloadOther Workload = "other"
+
+// SchedulingKinds are the kinds carve-scheduler's BinPack tells apart:
+// every workload kind, then WorkloadOther.
+var SchedulingKinds = append(append([]Workload(nil), Workloads...), WorkloadOther)

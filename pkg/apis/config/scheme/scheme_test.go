@@ -70,7 +70,7 @@ func TestShippedConfig(t *testing.T) {
 	if !ok {
 		t.Fatalf("BinPack args are %T", args(t, cfg, "BinPack"))
 	}
-	if bp.LifetimeWeight != 20 || bp.Lifetimes["job"].Duration != 30*time.Minute || bp.DrainingTaintKey != "carve.dev/draining" || len(bp.GPUResources) == 0 {
+	if bp.LifetimeWeight != 20 || bp.Lifetimes["job"].Duration != 30*time.Minute || bp.DrainingTaintKey != "carve.dev/draining" || len(bp.GPUResources) != 0 {
 		t.Errorf("BinPack args not as shipped and defaulted: %+v", bp)
 	}
 }

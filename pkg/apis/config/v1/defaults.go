@@ -3,10 +3,11 @@ package v1
 import (
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 )
 
 // Defaults of the plugin args, exported so that docs and tests quote them.
@@ -18,17 +19,13 @@ const (
 	DefaultDrainingTaintKey       = "carve.dev/draining"
 )
 
-// DefaultGPUResources are the extended resources that mark GPU nodes unless
-// configured otherwise.
-var DefaultGPUResources = []corev1.ResourceName{"nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915"}
-
 // DefaultLifetimes are the expected lifetimes of the workload kinds: model
 // endpoints stay for days, sessions for hours, jobs for minutes.
 var DefaultLifetimes = map[string]time.Duration{
-	"session": 4 * time.Hour,
-	"job":     30 * time.Minute,
-	"model":   7 * 24 * time.Hour,
-	"other":   7 * 24 * time.Hour,
+	string(carvev1.WorkloadSession): 4 * time.Hour,
+	string(carvev1.WorkloadJob):     30 * time.Minute,
+	string(carvev1.WorkloadModel):   7 * 24 * time.Hour,
+	string(carvev1.WorkloadOther):   7 * 24 * time.Hour,
 }
 
 func addDefaultingFuncs(scheme *runtime.Scheme) error {
@@ -53,9 +50,6 @@ func SetDefaultsWorkspaceQueueArgs(args *WorkspaceQueueArgs) {
 // SetDefaultsBinPackArgs fills the omitted fields of args. Lifetimes are
 // defaulted per kind, so a config naming only "job" keeps the others.
 func SetDefaultsBinPackArgs(args *BinPackArgs) {
-	if len(args.GPUResources) == 0 {
-		args.GPUResources = append([]corev1.ResourceName(nil), DefaultGPUResources...)
-	}
 	if args.LifetimeWeight == nil {
 		args.LifetimeWeight = ptr.To[int32](DefaultLifetimeWeight)
 	}

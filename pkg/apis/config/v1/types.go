@@ -32,8 +32,11 @@ type WorkspaceQueueArgs struct {
 type BinPackArgs struct {
 	metav1.TypeMeta `json:",inline"`
 
-	// gpuResources are the extended resources that make a node a GPU node.
-	// Default [nvidia.com/gpu, amd.com/gpu, gpu.intel.com/i915].
+	// gpuResources, when set, are the only extended resources that make a
+	// node a GPU node. Unset: every GPU resource by carve's one definition
+	// (carvev1.IsGPUResource: nvidia.com/gpu, amd.com/gpu,
+	// gpu.intel.com/i915, MIG slices such as nvidia.com/mig-1g.5gb), the
+	// same the pod contract and workspace quotas use.
 	// +optional
 	GPUResources []corev1.ResourceName `json:"gpuResources,omitempty"`
 	// lifetimeWeight is the share, in percent (0-100), of a node's score

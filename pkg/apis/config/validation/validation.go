@@ -7,11 +7,19 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/apis/config"
 )
 
-// WorkloadKinds are the keys BinPackArgs.Lifetimes accepts.
-var WorkloadKinds = sets.New("session", "job", "model", "other")
+// WorkloadKinds are the keys BinPackArgs.Lifetimes accepts:
+// carvev1.SchedulingKinds.
+var WorkloadKinds = func() sets.Set[string] {
+	s := sets.New[string]()
+	for _, k := range carvev1.SchedulingKinds {
+		s.Insert(string(k))
+	}
+	return s
+}()
 
 // ValidateWorkspaceQueueArgs checks WorkspaceQueue's args.
 func ValidateWorkspaceQueueArgs(path *field.Path, args *config.WorkspaceQueueArgs) error {
