@@ -12,6 +12,7 @@ import (
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/apis/carve/validation"
+	"github.com/carve-dev/carve/pkg/podcontract"
 )
 
 // NodePool validates NodePools.
@@ -25,18 +26,36 @@ var _ admission.Validator[*carvev1.NodePool] = &NodePool{}
 
 var nodePoolKind = carvev1.GroupVersion.WithKind("NodePool").GroupKind()
 
-func (w *NodePool) ValidateCreate(_ context.Context, np *carvev1.NodePool) (admission.Warnings, error) {
+func (w *NodePool) ValidateCreate(ctx context.Context, np *carvev1.NodePool) (admission.Warnings, error) {
 	if errs := validation.ValidateNodePool(np); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(nodePoolKind, np.Name, errs)
 	}
-	return nil, nil
+	return w.unfitProfiles(ctx, np), nil
 }
 
-func (w *NodePool) ValidateUpdate(_ context.Context, oldPool, np *carvev1.NodePool) (admission.Warnings, error) {
+func (w *NodePool) ValidateUpdate(ctx context.Context, oldPool, np *carvev1.NodePool) (admission.Warnings, error) {
 	if errs := validation.ValidateNodePoolUpdate(oldPool, np); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(nodePoolKind, np.Name, errs)
 	}
-	return nil, nil
+	return w.unfitProfiles(ctx, np), nil
+}
+
+// unfitProfiles warns about the profiles that run on the pool and that its
+// nodes, as the template describes them, cannot hold: their pods would wait
+// forever. A warning, not a denial: the admin may be resizing the pool and
+// its profiles one after the other.
+func (w *NodePool) unfitProfiles(ctx context.Context, np *carvev1.NodePool) admission.Warnings {
+	var list carvev1.ResourceProfileList
+	if w.Reader == nil || w.Reader.List(ctx, &list) != nil {
+		return nil
+	}
+	var warnings admission.Warnings
+	for i := range list.Items {
+		if p := &list.Items[i]; slices.Contains(p.Spec.NodePools, np.Name) {
+			warnings = append(warnings, podcontract.UnfitPools(p, []*carvev1.NodePool{np})...)
+		}
+	}
+	return warnings
 }
 
 // ValidateDelete refuses to delete a pool that a profile still runs on.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -113,6 +114,30 @@ func TestProfileAndPoolLifecycle(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("growing profile medium to 16 CPUs on 8-CPU nodes: %v; warnings %q, want one naming pool spot", err, bigger.all())
+	}
+	// Shrinking the pool's nodes below a profile that runs there warns the
+	// same way, on the NodePool.
+	shrunk := &warningRecorder{}
+	scl, err := client.New(restConfig(shrunk), client.Options{Scheme: cl.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		np := &carvev1.NodePool{}
+		if err := cl.Get(ctx, client.ObjectKeyFromObject(pool), np); err != nil {
+			return false, err
+		}
+		np.Spec.Template.Capacity[corev1.ResourceMemory] = resourceMust("4Gi")
+		if err := scl.Update(ctx, np); err != nil {
+			return false, err
+		}
+		return shrunk.saw(`profile "medium" requests 8Gi memory, but nodes of NodePool "spot" have only 4Gi`), nil
+	})
+	if err != nil {
+		t.Errorf("shrinking pool spot's nodes to 4Gi under profile medium (8Gi): %v; warnings %q, want one naming the profile", err, shrunk.all())
+	}
+	if err := cl.Get(ctx, client.ObjectKeyFromObject(pool), pool); err != nil {
+		t.Fatal(err)
 	}
 	pool.Spec.Platform.Type = carvev1.PlatformEKS
 	pool.Spec.Platform.EKS = &carvev1.EKSPlatform{Region: "eu-west-1", AutoScalingGroup: "asg"}
