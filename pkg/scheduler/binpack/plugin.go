@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -63,12 +64,22 @@ type BinPack struct {
 	// nodes caches each node's lifetime mix by node generation, which
 	// changes whenever a pod lands on or leaves the node.
 	nodes sync.Map // node name -> *cachedMix
+	// lastSweep is when nodes was last swept of old entries (unix seconds).
+	lastSweep atomic.Int64
+	now       func() time.Time
 }
 
 type cachedMix struct {
 	generation int64
 	mix        [numKinds]float64
+	// stored is when the entry was computed (unix seconds); sweep drops
+	// old entries so that deleted nodes leave nothing behind.
+	stored int64
 }
+
+// sweepEvery is how often, and how old, cache entries are dropped. An entry
+// of a node that still exists is just computed again when next needed.
+const sweepEvery = 10 * 60 // seconds
 
 var (
 	_ fwk.PreScorePlugin = (*BinPack)(nil)
@@ -213,8 +224,24 @@ func (pl *BinPack) mix(nodeInfo fwk.NodeInfo, alloc usage) [numKinds]float64 {
 		}
 		mix[kindOf(pi.GetPod())] += w
 	}
-	pl.nodes.Store(name, &cachedMix{generation: gen, mix: mix})
+	now := pl.clock().Unix()
+	pl.nodes.Store(name, &cachedMix{generation: gen, mix: mix, stored: now})
+	if last := pl.lastSweep.Load(); now-last >= sweepEvery && pl.lastSweep.CompareAndSwap(last, now) {
+		pl.nodes.Range(func(k, v any) bool {
+			if now-v.(*cachedMix).stored >= sweepEvery {
+				pl.nodes.Delete(k)
+			}
+			return true
+		})
+	}
 	return mix
+}
+
+func (pl *BinPack) clock() time.Time {
+	if pl.now != nil {
+		return pl.now()
+	}
+	return time.Now()
 }
 
 // ScoreExtensions is nil: scores are already in [0, 100].

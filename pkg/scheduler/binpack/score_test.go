@@ -1,6 +1,7 @@
 package binpack
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -175,5 +176,28 @@ func TestGPUResourcesOneDefinition(t *testing.T) {
 	pl = newPlugin(args)
 	if n := pl.nodeState(ni, node); !n.gpuNode || n.alloc.gpu != 2 {
 		t.Errorf("with gpuResources [example.com/fpga]: gpuNode=%v alloc.gpu=%d, want 2 from the listed resource only", n.gpuNode, n.alloc.gpu)
+	}
+}
+
+// The per-node cache forgets nodes it has not computed for a while, so
+// nodes that come and go leave nothing behind.
+func TestNodeCacheIsSwept(t *testing.T) {
+	pl := newPlugin(defaultArgs())
+	now := time.Unix(1_800_000_000, 0)
+	pl.now = func() time.Time { return now }
+	info := func(name string) *framework.NodeInfo {
+		ni := framework.NewNodeInfo()
+		ni.SetNode(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}})
+		return ni
+	}
+	for i := range 100 {
+		pl.mix(info(fmt.Sprint("gone-", i)), usage{milliCPU: 1000, memory: gi})
+	}
+	now = now.Add(11 * time.Minute)
+	pl.mix(info("stays"), usage{milliCPU: 1000, memory: gi})
+	n := 0
+	pl.nodes.Range(func(k, _ any) bool { n++; return true })
+	if n != 1 {
+		t.Errorf("%d cache entries after the sweep, want 1 (the node computed just now)", n)
 	}
 }

@@ -225,6 +225,28 @@ func (w *world) check(t *testing.T) {
 	}
 }
 
+// checkQueueOrder asserts that the status writer's queue lists the waiting
+// pods in the order admission takes them.
+func (w *world) checkQueueOrder(t *testing.T) {
+	t.Helper()
+	q := w.tr.queue("ml")
+	w.tr.mu.Lock()
+	defer w.tr.mu.Unlock()
+	ws := w.tr.workspaces["ml"]
+	if ws == nil {
+		return
+	}
+	if len(q) != len(ws.waiting) {
+		t.Fatalf("queue lists %d pods, %d wait", len(q), len(ws.waiting))
+	}
+	for i := 1; i < len(q); i++ {
+		a, b := w.tr.entries[q[i-1].pod.UID], w.tr.entries[q[i].pod.UID]
+		if ws.before(b, a) {
+			t.Fatalf("queue lists %s before %s, but admission takes %s first", a.pod.Name, b.pod.Name, b.pod.Name)
+		}
+	}
+}
+
 // TestRandomizedTracker drives the tracker with random arrivals, bindings,
 // deletions, resizes down, quota raises, restarts and kube-scheduler's
 // spurious calls, and checks after every step that the accounting matches
@@ -242,6 +264,7 @@ func TestRandomizedTracker(t *testing.T) {
 					t.Fatalf("step %d (%v): %v", i, w.log[max(0, len(w.log)-5):], err)
 				}
 				w.check(t)
+				w.checkQueueOrder(t)
 			}
 		})
 	}

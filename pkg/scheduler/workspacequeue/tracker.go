@@ -626,24 +626,53 @@ type waitingPod struct {
 }
 
 // queue returns the waiting pods of a workspace in admission order, with
-// their 1-based positions.
+// their 1-based positions. It holds the tracker's lock only to copy each
+// waiting pod's sort key and verdict (O(n)); the sort runs after, so that a
+// long queue does not stall PreEnqueue.
 func (t *tracker) queue(workspace string) []waitingPod {
+	type keyed struct {
+		waitingPod
+		priority                 int32
+		groupShare, projectShare float64
+		created                  time.Time
+		key                      string
+	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	w, ok := t.workspaces[workspace]
 	if !ok {
+		t.mu.Unlock()
 		return nil
 	}
-	es := make([]*entry, 0, len(w.waiting))
+	fair := w.quotas.policy != carvev1.QueueingFIFO
+	es := make([]keyed, 0, len(w.waiting))
 	for _, e := range w.waiting {
-		es = append(es, e)
-	}
-	sort.Slice(es, func(i, j int) bool { return w.before(es[i], es[j]) })
-	out := make([]waitingPod, len(es))
-	for i, e := range es {
 		// Fresh: admissions since the last pass changed the numbers.
 		e.verdict = t.decide(w, e)
-		out[i] = waitingPod{pod: e.pod, verdict: e.verdict, position: i + 1}
+		k := keyed{waitingPod: waitingPod{pod: e.pod, verdict: e.verdict}, priority: e.priority,
+			created: e.created, key: e.project + "/" + e.pod.Name}
+		if fair {
+			k.groupShare, k.projectShare = w.groupShare(e), w.projectShare(e.project)
+		}
+		es = append(es, k)
+	}
+	t.mu.Unlock()
+	// The same order as wsState.before, from the copied keys.
+	sort.Slice(es, func(i, j int) bool {
+		a, b := &es[i], &es[j]
+		switch {
+		case a.priority != b.priority:
+			return a.priority > b.priority
+		case a.groupShare != b.groupShare:
+			return a.groupShare < b.groupShare
+		case a.projectShare != b.projectShare:
+			return a.projectShare < b.projectShare
+		}
+		return olderThan(a.created, b.created, a.key, b.key)
+	})
+	out := make([]waitingPod, len(es))
+	for i := range es {
+		out[i] = es[i].waitingPod
+		out[i].position = i + 1
 	}
 	return out
 }
