@@ -49,14 +49,7 @@ func (e Endpoint) client(path string) admissionregistrationv1.WebhookClientConfi
 // other kube-* namespaces or carve's own namespace (releaseNamespace): a
 // broken carve can then never lock the control plane out.
 func Configurations(e Endpoint, releaseNamespace string) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
-	excluded := []string{metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
-	if releaseNamespace != "" {
-		excluded = append(excluded, releaseNamespace)
-	}
-	workspaces := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-		{Key: carvev1.LabelWorkspace, Operator: metav1.LabelSelectorOpExists},
-		{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: excluded},
-	}}
+	workspaces := namespaces(metav1.LabelSelectorOpExists, releaseNamespace)
 	none := ptr.To(admissionregistrationv1.SideEffectClassNone)
 	fail := ptr.To(admissionregistrationv1.Fail)
 	equivalent := ptr.To(admissionregistrationv1.Equivalent)
@@ -122,6 +115,20 @@ func Configurations(e Endpoint, releaseNamespace string) (*admissionregistration
 		},
 	}
 	return mutating, validating
+}
+
+// namespaces selects the namespaces with (op Exists) or without (op
+// DoesNotExist) the carve.dev/workspace label, never kube-system, the other
+// kube-* namespaces or carve's own (releaseNamespace).
+func namespaces(op metav1.LabelSelectorOperator, releaseNamespace string) *metav1.LabelSelector {
+	excluded := []string{metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
+	if releaseNamespace != "" {
+		excluded = append(excluded, releaseNamespace)
+	}
+	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+		{Key: carvev1.LabelWorkspace, Operator: op},
+		{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: excluded},
+	}}
 }
 
 // podStatusWebhook narrows a webhook on pods/status to the updates that

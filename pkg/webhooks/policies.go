@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -39,14 +38,7 @@ var PodLabels = []string{carvev1.LabelWorkspace, carvev1.LabelTeam, carvev1.Labe
 //   - PolicySchedulerOutsideWorkspaces warns when such a pod asks for
 //     carve-scheduler: it is placed, but no profile, quota or queue applies.
 func Policies(releaseNamespace string) ([]*admissionregistrationv1.ValidatingAdmissionPolicy, []*admissionregistrationv1.ValidatingAdmissionPolicyBinding) {
-	excluded := []string{metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
-	if releaseNamespace != "" {
-		excluded = append(excluded, releaseNamespace)
-	}
-	outside := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-		{Key: carvev1.LabelWorkspace, Operator: metav1.LabelSelectorOpDoesNotExist},
-		{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: excluded},
-	}}
+	outside := namespaces(metav1.LabelSelectorOpDoesNotExist, releaseNamespace)
 	pods := func(resources []string, ops ...admissionregistrationv1.OperationType) *admissionregistrationv1.MatchResources {
 		return &admissionregistrationv1.MatchResources{
 			NamespaceSelector: outside,
