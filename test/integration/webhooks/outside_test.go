@@ -124,3 +124,41 @@ func TestPodsOfANamespaceThatLeftItsWorkspace(t *testing.T) {
 		t.Errorf("an update that keeps carve's labels as they were: %v", err)
 	}
 }
+
+// A pod created the moment its namespace is labelled is enforced, whether
+// or not carve's namespace cache has seen the label yet (carve then reads
+// the namespace live): never admitted untouched. Twenty namespaces, each
+// with a pod created right after it.
+func TestPodRightAfterItsNamespace(t *testing.T) {
+	ctx := t.Context()
+	for i := range 20 {
+		ns := ut.MakeNamespace("", "ml", "")
+		ns.GenerateName = "lag-"
+		got, err := k8s.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = k8s.CoreV1().Namespaces().Delete(context.Background(), got.Name, metav1.DeleteOptions{}) })
+		var pod *corev1.Pod
+		// The namespace's ServiceAccount admission may refuse for a moment;
+		// only that is retried.
+		err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+			p, err := k8s.CoreV1().Pods(got.Name).Create(ctx, ut.MakePod("nb", got.Name).Container("c", "", "").Obj(), metav1.CreateOptions{})
+			if err != nil {
+				if strings.Contains(err.Error(), "serviceaccount") || strings.Contains(err.Error(), "try again") {
+					return false, nil
+				}
+				return false, err
+			}
+			pod = p
+			return true, nil
+		})
+		if err != nil {
+			t.Fatalf("namespace %d: %v", i, err)
+		}
+		if pod.Annotations[carvev1.AnnotationApplied] == "" || pod.Spec.SchedulerName != carvev1.SchedulerName {
+			t.Errorf("pod in namespace %s, made right after it, was admitted untouched: scheduler %q, annotations %v",
+				got.Name, pod.Spec.SchedulerName, pod.Annotations)
+		}
+	}
+}
