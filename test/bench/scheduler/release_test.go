@@ -148,4 +148,3 @@ func release(ctx context.Context, sc schedulerCase, nodes, pods int) (total, ste
 	total, steady, err = throughput(binds)
 	return total, steady, early, err
 }
-
