@@ -26,9 +26,13 @@ const (
 	benchQuota      = 10
 )
 
-func newQueueFixture() *queueFixture {
-	f := &queueFixture{tr: newTracker(time.Now), running: make([][]*corev1.Pod, benchWorkspaces)}
-	for w := range benchWorkspaces {
+func newQueueFixture() *queueFixture { return newQueueFixtureOf(benchWorkspaces, benchWaiting) }
+
+// newQueueFixtureOf is workspaces workspaces, each with its quota full and
+// waiting pods waiting.
+func newQueueFixtureOf(workspaces, waiting int) *queueFixture {
+	f := &queueFixture{tr: newTracker(time.Now), running: make([][]*corev1.Pod, workspaces)}
+	for w := range workspaces {
 		ws := fmt.Sprint("ws", w)
 		f.tr.setWorkspace(ut.MakeWorkspace(ws, "small").Quota("", "", "", benchQuota).Obj())
 		for project := range 4 {
@@ -39,7 +43,7 @@ func newQueueFixture() *queueFixture {
 			f.tr.enqueue(p)
 			f.running[w] = append(f.running[w], p)
 		}
-		for i := range benchWaiting {
+		for i := range waiting {
 			f.tr.enqueue(f.pod(ws, i%4))
 		}
 	}
@@ -58,7 +62,16 @@ func (f *queueFixture) pod(ws string, project int) *corev1.Pod {
 // first waiting pod in fair order) and adds one waiting pod, so 10 000 pods
 // keep waiting over 100 workspaces.
 func BenchmarkAdmissionOnRelease(b *testing.B) {
-	f := newQueueFixture()
+	benchmarkAdmissionOnRelease(b, newQueueFixture(), benchWorkspaces)
+}
+
+// BenchmarkAdmissionOnReleaseOneWorkspace is the same with all 10 000
+// waiting pods in one workspace: an admission scans them all.
+func BenchmarkAdmissionOnReleaseOneWorkspace(b *testing.B) {
+	benchmarkAdmissionOnRelease(b, newQueueFixtureOf(1, benchWorkspaces*benchWaiting), 1)
+}
+
+func benchmarkAdmissionOnRelease(b *testing.B, f *queueFixture, benchWorkspaces int) {
 	admitted := 0
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {

@@ -27,6 +27,10 @@ type entry struct {
 	admitted bool
 	// verdict is why a waiting pod waits.
 	verdict verdict
+	// class and index place a waiting pod in its workspace's class heaps
+	// (classes.go).
+	class class
+	index int
 }
 
 // wsState is one workspace: its quotas, what its pods hold, and its queue.
@@ -38,6 +42,7 @@ type wsState struct {
 	quotas  quotas
 	used    usage
 	waiting map[types.UID]*entry
+	classes map[class]*classHeap
 }
 
 // identity is what a namespace makes of its pods: the workspace and team
@@ -115,7 +120,7 @@ type startedPod struct {
 func (t *tracker) ws(name string) *wsState {
 	w, ok := t.workspaces[name]
 	if !ok {
-		w = &wsState{name: name, used: newUsage(), waiting: map[types.UID]*entry{}}
+		w = &wsState{name: name, used: newUsage(), waiting: map[types.UID]*entry{}, classes: map[class]*classHeap{}}
 		t.workspaces[name] = w
 	}
 	return w
@@ -171,7 +176,7 @@ func (t *tracker) unhome(e *entry) {
 	if e.admitted {
 		w.used.sub(e.team, e.project, e.req)
 	} else {
-		delete(w.waiting, e.uid)
+		w.unwait(e)
 	}
 }
 
@@ -217,12 +222,16 @@ func (t *tracker) enqueue(pod *corev1.Pod) (workspace string, admitted bool, v v
 	// fits. So a pod already waiting still cannot start, and a new pod only
 	// needs its own check: if it fits, no pod ahead of it does.
 	if _, queued := w.waiting[e.uid]; queued {
+		// Still cannot start (see above); the reason is computed afresh.
+		if v := t.decide(w, e); !v.admit {
+			e.verdict = v
+		}
 		return e.workspace, false, e.verdict
 	}
 	if e.verdict = t.decide(w, e); e.verdict.admit {
 		t.admit(w, e)
 	} else {
-		w.waiting[e.uid] = e
+		w.wait(e)
 	}
 	return e.workspace, e.admitted, e.verdict
 }
@@ -276,7 +285,7 @@ func (t *tracker) observe(pod *corev1.Pod) []*corev1.Pod {
 				e = t.newEntry(pod)
 				t.add(e)
 				if e.workspace != "" {
-					t.ws(e.workspace).waiting[e.uid] = e
+					t.ws(e.workspace).wait(e)
 				}
 			}
 			return nil
@@ -285,7 +294,16 @@ func (t *tracker) observe(pod *corev1.Pod) []*corev1.Pod {
 		t.add(e)
 	}
 	e.pod = pod
-	e.priority = ptr.Deref(pod.Spec.Priority, 0)
+	if p := ptr.Deref(pod.Spec.Priority, 0); p != e.priority {
+		// Priority is fixed at creation; should it ever change, a waiting
+		// pod moves to its new place in its class.
+		w := t.ws(e.workspace)
+		waiting := e.workspace != "" && w.unwait(e)
+		e.priority = p
+		if waiting {
+			w.wait(e)
+		}
+	}
 	if e.workspace == "" {
 		// Outside every workspace (for now): a bound pod is marked
 		// admitted so that it holds quota once its namespace joins one.
@@ -428,7 +446,7 @@ func (t *tracker) rehome(name string, id identity) (touched []string, wake []*co
 		if e.admitted {
 			w.used.add(e.team, e.project, e.req)
 		} else {
-			w.waiting[e.uid] = e
+			w.wait(e)
 		}
 	}
 	for ws := range seen {
@@ -507,9 +525,8 @@ func (t *tracker) decide(w *wsState, e *entry) verdict {
 
 func (t *tracker) admit(w *wsState, e *entry) {
 	e.admitted, e.verdict = true, verdict{admit: true}
-	if _, waited := w.waiting[e.uid]; waited {
+	if w.unwait(e) {
 		t.started = append(t.started, startedPod{pod: e.pod, workspace: w.name})
-		delete(w.waiting, e.uid)
 	}
 	w.used.add(e.team, e.project, e.req)
 }
@@ -517,7 +534,9 @@ func (t *tracker) admit(w *wsState, e *entry) {
 // admitWaiting starts waiting pods of w while the quotas have room, always
 // the first in queue order among those that fit. A pod that does not fit
 // does not block smaller pods behind it; it keeps its place and starts as
-// soon as enough quota is free for it and no pod ahead of it fits.
+// soon as enough quota is free for it and no pod ahead of it fits. Each
+// admission looks at the head of each class (classes.go), not at every
+// waiting pod.
 func (t *tracker) admitWaiting(w *wsState) []*entry {
 	if t.starting {
 		// The pending pods are not all listed yet: finishStartup runs
@@ -527,7 +546,8 @@ func (t *tracker) admitWaiting(w *wsState) []*entry {
 	var admitted []*entry
 	for len(w.waiting) > 0 {
 		var best *entry
-		for _, e := range w.waiting {
+		for _, h := range w.classes {
+			e := (*h)[0]
 			v := t.decide(w, e)
 			e.verdict = v
 			if v.admit && (best == nil || w.before(e, best)) {
