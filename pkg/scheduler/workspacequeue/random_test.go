@@ -119,7 +119,11 @@ func (w *world) step() error {
 			return nil
 		}
 		delete(w.pods, p.UID)
-		w.tr.forget(p)
+		want := w.referenceAfterForget(p)
+		_, started := w.tr.forget(p)
+		if got := names(started); fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("deleting %s admitted %v; scanning every waiting pod in queue order admits %v", p.Name, got, want)
+		}
 		w.log = append(w.log, "delete "+p.Name)
 	case op < 82: // a bound pod is resized down
 		p := w.pick(func(p *corev1.Pod) bool { return p.Spec.NodeName != "" })
@@ -157,6 +161,53 @@ func (w *world) step() error {
 		w.log = append(w.log, "restart")
 	}
 	return nil
+}
+
+// referenceAfterForget is what deleting pod admits by the definition of the
+// order: with the pod's quota freed, repeatedly the first waiting pod in
+// queue order (wsState.before) among all that fit, scanning every one.
+func (w *world) referenceAfterForget(pod *corev1.Pod) []string {
+	w.tr.mu.Lock()
+	defer w.tr.mu.Unlock()
+	e, ok := w.tr.entries[pod.UID]
+	if !ok || e.workspace == "" {
+		return []string{}
+	}
+	real := w.tr.workspaces[e.workspace]
+	sim := &wsState{name: real.name, known: real.known, quotas: real.quotas, used: newUsage()}
+	for t, a := range real.used.team {
+		sim.used.team[t] = a
+	}
+	for pr, a := range real.used.project {
+		sim.used.project[pr] = a
+	}
+	sim.used.total = real.used.total
+	var waiting []*entry
+	for _, x := range real.waiting {
+		if x != e {
+			waiting = append(waiting, x)
+		}
+	}
+	if e.admitted {
+		sim.used.sub(e.team, e.project, e.req)
+	}
+	out := []string{}
+	for {
+		best := -1
+		for i, x := range waiting {
+			fits := !sim.known || decide(sim.quotas, sim.used, x.team, x.project, x.req).admit
+			if fits && (best < 0 || sim.before(x, waiting[best])) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return out
+		}
+		x := waiting[best]
+		sim.used.add(x.team, x.project, x.req)
+		out = append(out, x.pod.Namespace+"/"+x.pod.Name)
+		waiting = append(waiting[:best], waiting[best+1:]...)
+	}
 }
 
 func raises(old, next *carvev1.Workspace) bool {
