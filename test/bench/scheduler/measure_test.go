@@ -16,6 +16,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	ut "github.com/carve-dev/carve/pkg/util/testing"
 )
 
 // Time limits of one run, far above what a run needs on a loaded machine.
@@ -77,6 +80,9 @@ func measure(ctx context.Context, sc schedulerCase, nodes, pods int) (_ result, 
 		return result{}, err
 	}
 	defer func() { err = errors.Join(err, e.cluster.Stop()) }()
+	if err := createHeld(ctx, e, sc); err != nil {
+		return result{}, err
+	}
 	stop, err := startScheduler(ctx, sc, e.cluster.Dir, e.cluster.Kubeconfig)
 	if err != nil {
 		return result{}, err
@@ -125,6 +131,37 @@ func measure(ctx context.Context, sc schedulerCase, nodes, pods int) (_ result, 
 		cpu:     cpu,
 		batched: batched,
 	}, nil
+}
+
+// heldPods (CARVE_BENCH_HELD) pending pods sit in the cluster while the
+// measured ones are scheduled: for carve's cases, pods of a second
+// Workspace whose quota admits none, so WorkspaceQueue holds every one of
+// them; for the stock cases, the same pods naming a scheduler that does not
+// run, so they are pending and in the informers but never queued.
+var heldPods int
+
+func createHeld(ctx context.Context, e *env, sc schedulerCase) error {
+	if heldPods == 0 {
+		return nil
+	}
+	const heldWS, heldNS = "held", "held-p0"
+	if err := createWorkspace(ctx, e.cluster.Config, ut.MakeWorkspace(heldWS, "small").Quota("", "", "", 0).Obj()); err != nil {
+		return err
+	}
+	if _, err := e.client.CoreV1().Namespaces().Create(ctx, ut.MakeNamespace(heldNS, heldWS, ""), metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating namespace %s: %w", heldNS, err)
+	}
+	name := sc.schedulerName
+	if name != carvev1.SchedulerName {
+		name = "not-running"
+	}
+	return parallel(ctx, heldPods, func(ctx context.Context, i int) error {
+		p := pod(fmt.Sprintf("held-%d", i), heldNS, name)
+		p.Labels[carvev1.LabelWorkspace] = heldWS
+		delete(p.Labels, benchLabel)
+		_, err := e.client.CoreV1().Pods(heldNS).Create(ctx, p, metav1.CreateOptions{})
+		return err
+	})
 }
 
 // warmUp creates one pod and waits until it is bound: the scheduler has

@@ -44,6 +44,7 @@ func BenchmarkSchedulingThroughput(b *testing.B) {
 		b.Fatalf("reading -count: %v", err)
 	}
 	nodes, pods := envInt(b, "CARVE_BENCH_NODES", defaultNodes), envInt(b, "CARVE_BENCH_PODS", defaultPods)
+	heldPods = envInt(b, "CARVE_BENCH_HELD", 0)
 	run := selectCases(b, cases(), os.Getenv("CARVE_BENCH_SCHEDULERS"))
 
 	results := map[string][]result{}
