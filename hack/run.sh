@@ -98,9 +98,12 @@ if ! $ready; then
 fi
 
 provider_addr=127.0.0.1:${CARVE_PROVIDER_PORT:-8086}
-log "starting carve-cloudprovider (externalgrpc on $provider_addr, plaintext: loopback only)"
+# kwok nodes "boot" for a while before their Node appears, as cloud VMs do,
+# so the autoscaler sees an upcoming node instead of buying more.
+boot_delay=${CARVE_KWOK_BOOT_DELAY:-20s}
+log "starting carve-cloudprovider (externalgrpc on $provider_addr, plaintext: loopback only; kwok nodes boot in $boot_delay)"
 bin/carve-cloudprovider --kubeconfig "$KUBECONFIG" --address "$provider_addr" --insecure \
-  >"$local_dir/carve-cloudprovider.log" 2>&1 &
+  --kwok-boot-delay="$boot_delay" >"$local_dir/carve-cloudprovider.log" 2>&1 &
 pids+=($!) names+=(carve-cloudprovider)
 printf 'address: "%s"\ngrpc_timeout: 10s\n' "$provider_addr" >"$local_dir/cloud-config.yaml"
 

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -37,17 +38,18 @@ func main() {
 	key := fs.String("key", "", "Server private key (PEM).")
 	cacert := fs.String("cacert", "", "CA (PEM) that client certificates must chain to; requires and verifies client certificates (mTLS).")
 	allowInsecure := fs.Bool("insecure", false, "Serve plaintext gRPC when no --cert/--key are given.")
+	bootDelay := fs.Duration("kwok-boot-delay", 0, "How long a new kwok instance boots before its Node appears (listed as creating meanwhile, as a cloud VM is); 0 creates it at once.")
 	klog.InitFlags(fs)
 	_ = fs.Parse(os.Args[1:])
 	ctrllog.SetLogger(klog.NewKlogr())
 
-	if err := runMain(*kubeconfig, *address, *cert, *key, *cacert, *allowInsecure); err != nil {
+	if err := runMain(*kubeconfig, *address, *cert, *key, *cacert, *allowInsecure, *bootDelay); err != nil {
 		fmt.Fprintln(os.Stderr, "carve-cloudprovider:", err)
 		os.Exit(1)
 	}
 }
 
-func runMain(kubeconfig, address, cert, key, cacert string, allowInsecure bool) error {
+func runMain(kubeconfig, address, cert, key, cacert string, allowInsecure bool, bootDelay time.Duration) error {
 	tlsCfg, err := run.TLSConfig(cert, key, cacert, allowInsecure)
 	if err != nil {
 		return err
@@ -58,5 +60,5 @@ func runMain(kubeconfig, address, cert, key, cacert string, allowInsecure bool) 
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return run.Run(ctx, cfg, run.Options{Address: address, TLS: tlsCfg})
+	return run.Run(ctx, cfg, run.Options{Address: address, TLS: tlsCfg, KwokBootDelay: bootDelay})
 }

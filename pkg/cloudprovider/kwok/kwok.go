@@ -44,11 +44,27 @@ type Platform struct {
 	client client.Client
 	reader client.Reader
 	now    func() time.Time
+	// bootDelay is how long a new instance boots before its Node appears
+	// (WithBootDelay); meanwhile it is listed as creating, as a cloud's is.
+	bootDelay time.Duration
 
 	mu       sync.Mutex
 	pending  map[string]map[string]time.Time // pool → node → created at
 	deleting map[string]map[string]bool      // pool → node
+	// booting are instances whose Node is not created yet: pool → node →
+	// the timer that creates it.
+	booting map[string]map[string]*time.Timer
 }
+
+// Option configures a Platform.
+type Option func(*Platform)
+
+// WithBootDelay makes a new instance's Node appear only d after Create, the
+// way a cloud VM registers a minute or so after it is asked for. The
+// autoscaler then sees the instance as creating (an upcoming node) instead
+// of a Node that exists at once but is not Ready yet, for which it would buy
+// more. Instances still booting live only in this process's memory.
+func WithBootDelay(d time.Duration) Option { return func(p *Platform) { p.bootDelay = d } }
 
 var (
 	_ cloudprovider.Platform         = (*Platform)(nil)
@@ -60,11 +76,16 @@ var (
 // reader: a *cloudprovider.PoolNodes in carve-cloudprovider, so that a
 // pool's Nodes are read without scanning or copying the cluster's (see
 // cloudprovider.PoolNodesOf).
-func New(c client.Client, reader client.Reader) *Platform {
-	return &Platform{
+func New(c client.Client, reader client.Reader, opts ...Option) *Platform {
+	p := &Platform{
 		client: c, reader: reader, now: time.Now,
 		pending: map[string]map[string]time.Time{}, deleting: map[string]map[string]bool{},
+		booting: map[string]map[string]*time.Timer{},
 	}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
 }
 
 // ProviderID is the provider id of node in pool.
@@ -119,6 +140,10 @@ func (p *Platform) Create(ctx context.Context, pool *carvev1.NodePool, n int) er
 }
 
 func (p *Platform) createOne(ctx context.Context, pool *carvev1.NodePool) error {
+	if p.bootDelay > 0 {
+		p.boot(pool)
+		return nil
+	}
 	for range 3 { // a random name may collide; try another
 		node := p.TemplateNode(pool, nodeName(pool.Name))
 		p.mu.Lock()
@@ -138,8 +163,34 @@ func (p *Platform) createOne(ctx context.Context, pool *carvev1.NodePool) error 
 	return cloudprovider.Errorf(cloudprovider.ErrTransient, "three random node names were taken")
 }
 
+// boot starts an instance whose Node is created after the boot delay. It
+// is pending (listed as creating) from now; pendingTTL counts from when its
+// Node is created.
+func (p *Platform) boot(pool *carvev1.NodePool) {
+	node := p.TemplateNode(pool, nodeName(pool.Name))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	setOf(p.pending, pool.Name)[node.Name] = p.now().Add(p.bootDelay)
+	setOf(p.booting, pool.Name)[node.Name] = time.AfterFunc(p.bootDelay, func() {
+		p.mu.Lock()
+		_, still := p.booting[pool.Name][node.Name]
+		delete(p.booting[pool.Name], node.Name)
+		p.mu.Unlock()
+		if !still {
+			return // deleted while it booted
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := p.client.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
+			p.mu.Lock()
+			delete(p.pending[pool.Name], node.Name)
+			p.mu.Unlock()
+		}
+	})
+}
+
 // Delete deletes the Nodes with the given ids; ids of Nodes already gone are
-// fine.
+// fine, and an instance still booting never gets its Node.
 func (p *Platform) Delete(ctx context.Context, pool *carvev1.NodePool, ids []string) error {
 	for _, id := range ids {
 		poolName, name, ok := ParseProviderID(id)
@@ -148,6 +199,12 @@ func (p *Platform) Delete(ctx context.Context, pool *carvev1.NodePool, ids []str
 		}
 		p.mu.Lock()
 		delete(p.pending[pool.Name], name)
+		if t, ok := p.booting[pool.Name][name]; ok {
+			t.Stop()
+			delete(p.booting[pool.Name], name)
+			p.mu.Unlock()
+			continue
+		}
 		setOf(p.deleting, pool.Name)[name] = true
 		p.mu.Unlock()
 		node := &corev1.Node{}
@@ -225,7 +282,7 @@ func (p *Platform) each(pool *carvev1.NodePool, nodes []cloudprovider.PoolNode, 
 	}
 	now := p.now()
 	for name, at := range pending {
-		if now.Sub(at) > pendingTTL {
+		if _, booting := p.booting[pool.Name][name]; !booting && now.Sub(at) > pendingTTL {
 			delete(pending, name) // created, never seen: deleted by someone else
 			continue
 		}

@@ -172,3 +172,48 @@ func TestNodeNameFitsHostnameLabel(t *testing.T) {
 		t.Errorf("nodeName(%d chars) has %d chars, want at most 63", len(long), len(n))
 	}
 }
+
+// With a boot delay an instance is listed as creating until its Node
+// appears, as a cloud VM is until it registers; one deleted while it boots
+// never gets a Node.
+func TestBootDelay(t *testing.T) {
+	ctx := context.Background()
+	pool := ut.MakeNodePool("cpu", carvev1.NodePoolRoleCPU, 0, 5, "4", "16Gi").Obj()
+	c := newFake(t)
+	p := New(c, c, WithBootDelay(300*time.Millisecond))
+	if err := p.Create(ctx, pool, 2); err != nil {
+		t.Fatal(err)
+	}
+	nodes := &corev1.NodeList{}
+	if err := c.List(ctx, nodes); err != nil || len(nodes.Items) != 0 {
+		t.Fatalf("Nodes right after Create: %d, %v; want none while they boot", len(nodes.Items), err)
+	}
+	got, target := states(t, p, pool)
+	if target != 2 || len(got) != 2 || got[0].State != cloudprovider.StateCreating || got[1].State != cloudprovider.StateCreating {
+		t.Fatalf("while booting: target %d, instances %v; want 2 creating", target, got)
+	}
+	if err := p.Delete(ctx, pool, []string{got[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := c.List(ctx, nodes); err != nil {
+			t.Fatal(err)
+		}
+		if len(nodes.Items) > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(400 * time.Millisecond) // the deleted one's timer would have fired by now
+	if err := c.List(ctx, nodes); err != nil || len(nodes.Items) != 1 {
+		t.Fatalf("Nodes after the boot delay: %d, %v; want 1 (the other was deleted while booting)", len(nodes.Items), err)
+	}
+	if ProviderID("cpu", nodes.Items[0].Name) != got[1].ID {
+		t.Errorf("the Node that appeared is %s, want the instance that was not deleted (%s)", nodes.Items[0].Name, got[1].ID)
+	}
+	got, target = states(t, p, pool)
+	if target != 1 || len(got) != 1 || got[0].State != cloudprovider.StateRunning {
+		t.Errorf("after booting: target %d, instances %v; want 1 running", target, got)
+	}
+}

@@ -38,6 +38,9 @@ type Options struct {
 	// ServerOptions are added to the gRPC server's (tests use them to hook
 	// into a deletion).
 	ServerOptions []cloudprovider.ServerOption
+	// KwokBootDelay is how long a new kwok instance boots before its Node
+	// appears (kwok.WithBootDelay); 0 creates the Node at once.
+	KwokBootDelay time.Duration
 }
 
 // gracePeriod bounds how long in-flight calls may finish on shutdown.
@@ -87,7 +90,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("creating the API client: %w", err)
 	}
 	platforms := map[carvev1.PlatformType]cloudprovider.Platform{
-		carvev1.PlatformKwok: kwok.New(live, pools),
+		carvev1.PlatformKwok: kwok.New(live, pools, kwok.WithBootDelay(o.KwokBootDelay)),
 	}
 	recorder, err := startEvents(ctx, cfg, scheme)
 	if err != nil {
