@@ -61,34 +61,6 @@ func mainContainer(pod *corev1.Pod) int {
 // stay on the main container.
 var podLevel = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory}
 
-// sidecarsAndOthers sums the requests or limits of the containers that run
-// beside the main one for the pod's whole life: the other app containers and
-// restartable init containers (sidecars).
-func sidecarsAndOthers(pod *corev1.Pod, main int, limits bool) corev1.ResourceList {
-	sum := corev1.ResourceList{}
-	add := func(c *corev1.Container) {
-		rl := c.Resources.Requests
-		if limits {
-			rl = c.Resources.Limits
-		}
-		for n, q := range rl {
-			v := sum[n]
-			v.Add(q)
-			sum[n] = v
-		}
-	}
-	for i := range pod.Spec.Containers {
-		if i != main {
-			add(&pod.Spec.Containers[i])
-		}
-	}
-	for i := range pod.Spec.InitContainers {
-		if c := &pod.Spec.InitContainers[i]; c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			add(c)
-		}
-	}
-	return sum
-}
 
 // checkResources finds the resources a pod declares above its profile, and
 // GPUs that its profile does not give.
@@ -164,8 +136,7 @@ func checkResources(pod *corev1.Pod, p *carvev1.ResourceProfile, opts Options, v
 				}
 			}
 		})
-		othersReq := sidecarsAndOthers(pod, main, false)
-		othersLim := besideLimits(pod, main)
+		othersReq, othersLim := besideSums(pod, main)
 		for _, n := range podLevel {
 			if q := othersReq[n]; q.Cmp(req[n]) >= 0 {
 				vs.add(RuleAboveProfile, fmt.Sprintf(
@@ -199,22 +170,29 @@ func isSidecar(c *corev1.Container) bool {
 	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
 }
 
-// besideLimits sums, over the containers beside the main one, the limit
-// each runs under in container mode: its own, or else its request.
-func besideLimits(pod *corev1.Pod, main int) corev1.ResourceList {
-	sum := corev1.ResourceList{}
+// besideSums sums, over the containers beside the main one, their requests
+// and the limits each runs under in container mode: its own, or else its
+// request.
+func besideSums(pod *corev1.Pod, main int) (requests, limits corev1.ResourceList) {
+	requests, limits = corev1.ResourceList{}, corev1.ResourceList{}
+	add := func(sum corev1.ResourceList, n corev1.ResourceName, q resource.Quantity) {
+		v := sum[n]
+		v.Add(q)
+		sum[n] = v
+	}
 	forEachBeside(pod, main, func(c *corev1.Container) {
+		for n, q := range c.Resources.Requests {
+			add(requests, n, q)
+		}
 		for _, n := range podLevel {
 			q, ok := c.Resources.Limits[n]
 			if !ok {
 				q = c.Resources.Requests[n]
 			}
-			v := sum[n]
-			v.Add(q)
-			sum[n] = v
+			add(limits, n, q)
 		}
 	})
-	return sum
+	return requests, limits
 }
 
 // applyResources writes the profile's resources onto a pod that passed
@@ -259,7 +237,7 @@ func applyResources(pod *corev1.Pod, p *carvev1.ResourceProfile, opts Options) {
 // own, the main one gets the rest, and an init container that runs before
 // the app may use what the sidecars started before it leave.
 func capContainers(pod *corev1.Pod, main int, req, lim corev1.ResourceList) {
-	othersReq, othersLim := sidecarsAndOthers(pod, main, false), besideLimits(pod, main)
+	othersReq, othersLim := besideSums(pod, main)
 	forEachBeside(pod, main, func(c *corev1.Container) {
 		for _, n := range podLevel {
 			if _, ok := c.Resources.Limits[n]; !ok {

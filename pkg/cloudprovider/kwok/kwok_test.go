@@ -205,7 +205,13 @@ func TestBootDelay(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(400 * time.Millisecond) // the deleted one's timer would have fired by now
+	// The deleted instance's timer was stopped, not left to fire.
+	p.mu.Lock()
+	stillBooting := len(p.booting[pool.Name])
+	p.mu.Unlock()
+	if stillBooting != 0 {
+		t.Errorf("%d instances still booting after the boot delay; the deleted one's timer should have been stopped", stillBooting)
+	}
 	if err := c.List(ctx, nodes); err != nil || len(nodes.Items) != 1 {
 		t.Fatalf("Nodes after the boot delay: %d, %v; want 1 (the other was deleted while booting)", len(nodes.Items), err)
 	}

@@ -100,7 +100,7 @@ func New(_ context.Context, obj runtime.Object, _ fwk.Handle) (fwk.Plugin, error
 }
 
 func newPlugin(args *config.BinPackArgs) *BinPack {
-	pl := &BinPack{args: args, gpu: gpuResources(args.GPUResources)}
+	pl := &BinPack{args: args, gpu: gpuResources(args.GPUResources), now: time.Now}
 	var life [numKinds]float64
 	lo, hi := math.Inf(1), 0.0
 	for k, name := range kindNames {
@@ -224,7 +224,7 @@ func (pl *BinPack) mix(nodeInfo fwk.NodeInfo, alloc usage) [numKinds]float64 {
 		}
 		mix[kindOf(pi.GetPod())] += w
 	}
-	now := pl.clock().Unix()
+	now := pl.now().Unix()
 	pl.nodes.Store(name, &cachedMix{generation: gen, mix: mix, stored: now})
 	if last := pl.lastSweep.Load(); now-last >= sweepEvery && pl.lastSweep.CompareAndSwap(last, now) {
 		pl.nodes.Range(func(k, v any) bool {
@@ -235,13 +235,6 @@ func (pl *BinPack) mix(nodeInfo fwk.NodeInfo, alloc usage) [numKinds]float64 {
 		})
 	}
 	return mix
-}
-
-func (pl *BinPack) clock() time.Time {
-	if pl.now != nil {
-		return pl.now()
-	}
-	return time.Now()
 }
 
 // ScoreExtensions is nil: scores are already in [0, 100].

@@ -70,11 +70,10 @@ func (w *wsState) unwait(e *entry) bool {
 		return false
 	}
 	delete(w.waiting, e.uid)
-	if h := w.classes[e.class]; h != nil && e.index >= 0 && e.index < h.Len() && (*h)[e.index] == e {
-		heap.Remove(h, e.index)
-		if h.Len() == 0 {
-			delete(w.classes, e.class)
-		}
+	h := w.classes[e.class]
+	heap.Remove(h, e.index)
+	if h.Len() == 0 {
+		delete(w.classes, e.class)
 	}
 	return true
 }

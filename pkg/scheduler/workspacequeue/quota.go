@@ -157,6 +157,18 @@ func newUsage() usage {
 	return usage{team: map[string]amounts{}, project: map[string]amounts{}}
 }
 
+// clone is a copy of u that shares no map with it.
+func (u usage) clone() usage {
+	c := usage{total: u.total, team: make(map[string]amounts, len(u.team)), project: make(map[string]amounts, len(u.project))}
+	for k, v := range u.team {
+		c.team[k] = v
+	}
+	for k, v := range u.project {
+		c.project[k] = v
+	}
+	return c
+}
+
 func (u *usage) add(team, project string, a amounts) {
 	u.total = u.total.plus(a)
 	if team != "" {

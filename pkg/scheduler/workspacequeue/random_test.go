@@ -174,14 +174,7 @@ func (w *world) referenceAfterForget(pod *corev1.Pod) []string {
 		return []string{}
 	}
 	real := w.tr.workspaces[e.workspace]
-	sim := &wsState{name: real.name, known: real.known, quotas: real.quotas, used: newUsage()}
-	for t, a := range real.used.team {
-		sim.used.team[t] = a
-	}
-	for pr, a := range real.used.project {
-		sim.used.project[pr] = a
-	}
-	sim.used.total = real.used.total
+	sim := &wsState{name: real.name, known: real.known, quotas: real.quotas, used: real.used.clone()}
 	var waiting []*entry
 	for _, x := range real.waiting {
 		if x != e {

@@ -183,7 +183,8 @@ func (t *tracker) unhome(e *entry) {
 // enqueue is PreEnqueue's decision: it puts the pod in its workspace's queue
 // (if it is not admitted yet) and says whether it may be scheduled, and in
 // which workspace (empty for a pod outside every workspace, which is always
-// let through). It is O(1): a held pod is re-checked only when quota frees.
+// let through). A pod that must wait costs its own check and a heap push
+// (O(log n)): a held pod is re-checked only when quota frees.
 func (t *tracker) enqueue(pod *corev1.Pod) (workspace string, admitted bool, v verdict) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -646,53 +647,30 @@ type waitingPod struct {
 }
 
 // queue returns the waiting pods of a workspace in admission order, with
-// their 1-based positions. It holds the tracker's lock only to copy each
-// waiting pod's sort key and verdict (O(n)); the sort runs after, so that a
-// long queue does not stall PreEnqueue.
+// their 1-based positions. Under the tracker's lock it only copies the
+// waiting entries (with fresh verdicts) and what the shares are computed
+// from; the sort, by the same wsState.before as admission, runs on that
+// snapshot after the lock is released, so a long queue does not stall
+// PreEnqueue.
 func (t *tracker) queue(workspace string) []waitingPod {
-	type keyed struct {
-		waitingPod
-		priority                 int32
-		groupShare, projectShare float64
-		created                  time.Time
-		key                      string
-	}
 	t.mu.Lock()
 	w, ok := t.workspaces[workspace]
 	if !ok {
 		t.mu.Unlock()
 		return nil
 	}
-	fair := w.quotas.policy != carvev1.QueueingFIFO
-	es := make([]keyed, 0, len(w.waiting))
+	snap := &wsState{quotas: w.quotas, used: w.used.clone()}
+	es := make([]entry, 0, len(w.waiting))
 	for _, e := range w.waiting {
 		// Fresh: admissions since the last pass changed the numbers.
 		e.verdict = t.decide(w, e)
-		k := keyed{waitingPod: waitingPod{pod: e.pod, verdict: e.verdict}, priority: e.priority,
-			created: e.created, key: e.project + "/" + e.pod.Name}
-		if fair {
-			k.groupShare, k.projectShare = w.groupShare(e), w.projectShare(e.project)
-		}
-		es = append(es, k)
+		es = append(es, *e)
 	}
 	t.mu.Unlock()
-	// The same order as wsState.before, from the copied keys.
-	sort.Slice(es, func(i, j int) bool {
-		a, b := &es[i], &es[j]
-		switch {
-		case a.priority != b.priority:
-			return a.priority > b.priority
-		case a.groupShare != b.groupShare:
-			return a.groupShare < b.groupShare
-		case a.projectShare != b.projectShare:
-			return a.projectShare < b.projectShare
-		}
-		return olderThan(a.created, b.created, a.key, b.key)
-	})
+	sort.Slice(es, func(i, j int) bool { return snap.before(&es[i], &es[j]) })
 	out := make([]waitingPod, len(es))
 	for i := range es {
-		out[i] = es[i].waitingPod
-		out[i].position = i + 1
+		out[i] = waitingPod{pod: es[i].pod, verdict: es[i].verdict, position: i + 1}
 	}
 	return out
 }
