@@ -61,7 +61,6 @@ func mainContainer(pod *corev1.Pod) int {
 // stay on the main container.
 var podLevel = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory}
 
-
 // checkResources finds the resources a pod declares above its profile, and
 // GPUs that its profile does not give.
 func checkResources(pod *corev1.Pod, p *carvev1.ResourceProfile, opts Options, vs *violations) {
