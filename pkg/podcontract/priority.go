@@ -31,8 +31,13 @@ type PriorityClasses interface {
 func priority(pod *corev1.Pod, t *Target, l PriorityClasses, vs *violations) (set *schedulingv1.PriorityClass) {
 	policy := ptr.Deref(t.Workspace.Spec.PriorityClasses, carvev1.PriorityClassPolicy{})
 	name := pod.Spec.PriorityClassName
-	global, hasGlobal := l.GlobalDefaultPriorityClass()
-	defaulted := name == "" || (hasGlobal && name == global.Name)
+	// A pod that names no class needs no lookup (and without a global
+	// default, that is every pod that did not ask for one).
+	defaulted := name == ""
+	if !defaulted {
+		global, ok := l.GlobalDefaultPriorityClass()
+		defaulted = ok && name == global.Name
+	}
 	value, preemption := ptr.Deref(pod.Spec.Priority, 0), ptr.Deref(pod.Spec.PreemptionPolicy, corev1.PreemptLowerPriority)
 	switch {
 	case defaulted && policy.Default != "" && policy.Default != name:

@@ -50,7 +50,8 @@ func (l cacheLookup) PriorityClass(name string) (*schedulingv1.PriorityClass, bo
 // lowest value when several claim to be the default.
 func (l cacheLookup) GlobalDefaultPriorityClass() (*schedulingv1.PriorityClass, bool) {
 	var list schedulingv1.PriorityClassList
-	if err := l.r.List(l.ctx, &list); err != nil {
+	// Read only: the cached objects need no copies.
+	if err := l.r.List(l.ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, false
 	}
 	var found *schedulingv1.PriorityClass
