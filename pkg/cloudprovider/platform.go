@@ -103,3 +103,15 @@ type ProviderIDMapper interface {
 	// if the id is not one of this platform's.
 	PoolForProviderID(providerID string) (string, bool)
 }
+
+// Refresher is implemented by platforms that cache what their cloud says
+// (Auto Scaling groups, agent pools), so that the autoscaler's per-loop
+// NodeGroupNodes and TargetSize calls for every pool cost no cloud call. The
+// server calls Refresh when the autoscaler sends Refresh, once per loop, with
+// every pool of the platform; a Refresher reads all of them in as few calls
+// as its cloud allows (DescribeAutoScalingGroups takes 100 names) and keeps
+// its cache current itself after the changes it makes. Instances and
+// TargetSize of a pool not refreshed yet read it from the cloud.
+type Refresher interface {
+	Refresh(ctx context.Context, pools []*carvev1.NodePool) error
+}

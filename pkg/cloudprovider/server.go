@@ -2,7 +2,10 @@ package cloudprovider
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 
@@ -271,8 +274,34 @@ func toInstance(in Instance, msg *externalgrpc.Instance, st *externalgrpc.Instan
 	return msg
 }
 
-// Refresh does nothing: pools and nodes come from watches, always current.
-func (s *Server) Refresh(context.Context, *externalgrpc.RefreshRequest) (*externalgrpc.RefreshResponse, error) {
+// Refresh is sent by the autoscaler at the start of every loop. Pools and
+// nodes come from watches, always current; platforms that cache their
+// cloud's state (Refresher) read it in now, every pool of a platform in one
+// call, so that the loop's NodeGroupNodes and TargetSize calls cost no cloud
+// call. A platform that fails to refresh keeps its previous state and the
+// error is returned, so the autoscaler logs it and skips the loop.
+func (s *Server) Refresh(ctx context.Context, _ *externalgrpc.RefreshRequest) (*externalgrpc.RefreshResponse, error) {
+	pools, err := s.pools(ctx)
+	if err != nil {
+		return nil, Status(Errorf(ErrTransient, "%w", err))
+	}
+	byPlatform := map[carvev1.PlatformType][]*carvev1.NodePool{}
+	for _, pool := range pools {
+		byPlatform[pool.Spec.Platform.Type] = append(byPlatform[pool.Spec.Platform.Type], pool)
+	}
+	var errs []error
+	for _, t := range slices.Sorted(maps.Keys(byPlatform)) {
+		r, ok := s.platforms[t].(Refresher)
+		if !ok {
+			continue
+		}
+		if err := r.Refresh(ctx, byPlatform[t]); err != nil {
+			errs = append(errs, fmt.Errorf("refreshing %s pools: %w", t, err))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, Status(errors.Join(errs...))
+	}
 	return &externalgrpc.RefreshResponse{}, nil
 }
 

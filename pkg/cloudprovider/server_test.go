@@ -317,3 +317,50 @@ func TestDecreaseTargetSizeForgetsOnlyUnregistered(t *testing.T) {
 		t.Errorf("nodes left in the cloud: %d, %v; want the registered one kept", len(left.Items), err)
 	}
 }
+
+// refreshing is a platform that caches: it records the pools each Refresh
+// is given and fails when told to.
+type refreshing struct {
+	cloudprovider.Platform
+	mu    sync.Mutex
+	calls [][]string
+	fail  error
+}
+
+func (r *refreshing) Refresh(_ context.Context, pools []*carvev1.NodePool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var names []string
+	for _, p := range pools {
+		names = append(names, p.Name)
+	}
+	r.calls = append(r.calls, names)
+	return r.fail
+}
+
+// TestRefreshReadsEachCachingPlatformOnce: one Refresh RPC makes one
+// Refresh call per caching platform, with all of that platform's pools and
+// none of another's; a failed refresh reaches the autoscaler as an error.
+func TestRefreshReadsEachCachingPlatformOnce(t *testing.T) {
+	eks := func(name string) *carvev1.NodePool {
+		p := ut.MakeNodePool(name, carvev1.NodePoolRoleCPU, 0, 10, "4", "16Gi").Obj()
+		p.Spec.Platform = carvev1.Platform{Type: carvev1.PlatformEKS, EKS: &carvev1.EKSPlatform{Region: "eu-west-1", AutoScalingGroup: name}}
+		return p
+	}
+	s, c := newServer(t, eks("gpu"), eks("cpu"), ut.MakeNodePool("kw", carvev1.NodePoolRoleCPU, 0, 10, "4", "16Gi").Obj())
+	r := &refreshing{}
+	s = cloudprovider.NewServer(c, c, map[carvev1.PlatformType]cloudprovider.Platform{
+		carvev1.PlatformKwok: kwok.New(c, c), carvev1.PlatformEKS: r,
+	})
+	if _, err := s.Refresh(context.Background(), &externalgrpc.RefreshRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([][]string{{"cpu", "gpu"}}, r.calls); diff != "" {
+		t.Errorf("Refresh calls (-want +got):\n%s", diff)
+	}
+	r.fail = cloudprovider.Errorf(cloudprovider.ErrTransient, "throttled")
+	_, err := s.Refresh(context.Background(), &externalgrpc.RefreshRequest{})
+	if codeOf(err) != codes.Unavailable {
+		t.Errorf("Refresh after a failed platform refresh = %v, want Unavailable", err)
+	}
+}
