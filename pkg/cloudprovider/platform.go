@@ -115,3 +115,19 @@ type ProviderIDMapper interface {
 type Refresher interface {
 	Refresh(ctx context.Context, pools []*carvev1.NodePool) error
 }
+
+// TemplateChecker is implemented by platforms that say what their nodes will
+// be before one exists: an Auto Scaling group's
+// k8s.io/cluster-autoscaler/node-template/* tags, an agent pool's labels and
+// taints, a MachineSet's capacity.cluster-autoscaler.kubernetes.io/*
+// annotations. The pool's status then names every difference from its
+// NodePool template, so that an admin learns a GPU pool's template is wrong
+// before anyone waits on it. It must answer from what the platform has
+// cached (Refresher), never with a cloud call of its own.
+type TemplateChecker interface {
+	// TemplateDifferences lists, one sentence each for an admin, where the
+	// platform's nodes differ from pool.spec.template, e.g. `label
+	// nvidia.com/gpu.product: the group says "A100", the template "T4"`;
+	// nil when they agree or the platform says nothing.
+	TemplateDifferences(ctx context.Context, pool *carvev1.NodePool) ([]string, error)
+}
