@@ -111,10 +111,13 @@ autoscaler=${CLUSTER_AUTOSCALER:-$(command -v cluster-autoscaler || true)}
 if [ -n "$autoscaler" ]; then
   log "starting cluster-autoscaler ($autoscaler)"
   # --enforce-node-group-min-size makes it create the base pool's node.
+  # --unremovable-node-recheck-timeout: a node found unremovable (it ran a
+  # session) is otherwise not looked at again for 5 minutes after it empties.
   "$autoscaler" --cloud-provider=externalgrpc --cloud-config="$local_dir/cloud-config.yaml" \
     --kubeconfig="$KUBECONFIG" --scan-interval=5s --scale-down-unneeded-time=30s \
+    --unremovable-node-recheck-timeout=10s \
     --scale-down-delay-after-add=30s --enforce-node-group-min-size=true \
-    --leader-elect=false --address=127.0.0.1:8085 >"$local_dir/cluster-autoscaler.log" 2>&1 &
+    --leader-elect=false --address=127.0.0.1:8085 ${CARVE_AUTOSCALER_ARGS:-} >"$local_dir/cluster-autoscaler.log" 2>&1 &
   pids+=($!) names+=(cluster-autoscaler)
   autoscaling="cluster-autoscaler runs against carve-cloudprovider; log: $local_dir/cluster-autoscaler.log"
 else

@@ -310,13 +310,21 @@ func (s *Server) Cleanup(context.Context, *externalgrpc.CleanupRequest) (*extern
 	return &externalgrpc.CleanupResponse{}, nil
 }
 
-// NodeGroupGetOptions returns the defaults it was sent: NodePools have no
-// per-pool autoscaling options yet. It is implemented (rather than answering
-// Unimplemented) because the autoscaler calls it about twice per node per
-// loop and does not cache an Unimplemented answer; it reads only the cache.
+// NodeGroupGetOptions answers "no options of its own": NodePools have no
+// per-pool autoscaling options yet, and an empty answer makes the autoscaler
+// use its own flags for every option. Echoing the defaults back would not do
+// that: the protocol carries only some options, and the autoscaler's
+// externalgrpc client sets the others to zero when an answer has options,
+// among them max-node-startup-time. With that at zero, a Node that has
+// registered but is not Ready yet (kwok's for the few seconds its not-ready
+// taint lingers, a cloud VM's while its kubelet starts) counts as unready
+// instead of starting, its scale-up as finished, and the autoscaler buys
+// another node for the same pod. The method is implemented rather than
+// answering Unimplemented because the autoscaler calls it about twice per
+// node per loop; it reads only the cache.
 func (s *Server) NodeGroupGetOptions(ctx context.Context, req *externalgrpc.NodeGroupAutoscalingOptionsRequest) (*externalgrpc.NodeGroupAutoscalingOptionsResponse, error) {
 	if _, _, err := s.group(ctx, req.GetId()); err != nil {
 		return nil, Status(err)
 	}
-	return &externalgrpc.NodeGroupAutoscalingOptionsResponse{NodeGroupAutoscalingOptions: req.GetDefaults()}, nil
+	return &externalgrpc.NodeGroupAutoscalingOptionsResponse{}, nil
 }
