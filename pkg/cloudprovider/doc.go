@@ -1,10 +1,13 @@
-// Package cloudprovider is carve's cluster-autoscaler cloud provider: it
-// serves the externalgrpc protocol (package externalgrpc) over NodePools and
-// dispatches every change of capacity to one Platform per NodePool platform
-// type. It owns the rules that hold whatever the autoscaler asks (never below
-// minSize, never above maxSize, never the Base pool's last node, never a node
-// running a session), the typed errors platforms return and their gRPC codes,
-// the node a pool's template describes, and pricing.
+// Package cloudprovider is the contract between carve-cloudprovider and the
+// platforms its nodes come from, the way karpenter keeps its
+// cloudprovider/types.go: the Platform interface and its optional companions
+// (Refresher, NodeTemplater, ProviderIDMapper, TemplateChecker), Instance
+// and its states, the typed errors platforms return (and their gRPC codes),
+// the node a pool's template describes, the pool-grouped Node index
+// (PoolNodes), and pricing. Every backend (kwok, eks, aks, openshift,
+// clusterapi) imports only this package and cloudcall; the gRPC server and
+// its guards live in package server, the NodePool status writer in package
+// poolstatus.
 //
 // # Why Platform has these four methods
 //
@@ -36,6 +39,6 @@
 //   - TargetSize(pool) — the desired count the platform stores (ASG desired
 //     capacity, agent pool count, replicas); kwok computes it.
 //
-// Guards, locking, id mapping and template building live here, above the
-// Platform, so that no backend repeats them.
+// Guards, locking and id mapping live in package server, above the Platform,
+// and template building here, so that no backend repeats them.
 package cloudprovider

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -93,4 +94,14 @@ func Status(err error) error {
 		return err
 	}
 	return status.Error(Code(err), err.Error())
+}
+
+// Truncate shortens s to at most n bytes (n > 3) for an API field with a
+// length limit (an Event's note, a condition's message), ending it with
+// "..." and never splitting a UTF-8 sequence.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n-3], "") + "..."
 }

@@ -98,3 +98,22 @@ func NodeFromTemplate(pool *carvev1.NodePool, name string) *corev1.Node {
 		Status:     corev1.NodeStatus{Capacity: capacity, Allocatable: allocatable},
 	}
 }
+
+// TemplateNode is the node a pool would get: through the platform when it
+// builds its own nodes (NodeTemplater), else NodeFromTemplate. It is marked
+// Ready, as the autoscaler simulates scheduling on a running node.
+func TemplateNode(pool *carvev1.NodePool, p Platform) *corev1.Node {
+	name := pool.Name + "-template"
+	var node *corev1.Node
+	if t, ok := p.(NodeTemplater); ok {
+		node = t.TemplateNode(pool, name)
+	} else {
+		node = NodeFromTemplate(pool, name)
+	}
+	node.Status.Conditions = []corev1.NodeCondition{{
+		Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "Template",
+		LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(),
+	}}
+	node.Status.Phase = corev1.NodeRunning
+	return node
+}

@@ -25,9 +25,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
-	"github.com/carve-dev/carve/pkg/cloudprovider"
 	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
+	"github.com/carve-dev/carve/pkg/cloudprovider/poolstatus"
 	providerrun "github.com/carve-dev/carve/pkg/cloudprovider/run"
+	"github.com/carve-dev/carve/pkg/cloudprovider/server"
 	ut "github.com/carve-dev/carve/pkg/util/testing"
 	"github.com/carve-dev/carve/test/framework"
 )
@@ -146,10 +147,10 @@ func runCloudProviderAsServiceAccount(ctx context.Context, t *testing.T, c *fram
 	// The refusal is an Event; the status shows it, and the node that
 	// never became Ready (no kwok here).
 	want := []string{
-		"Event " + cloudprovider.ReasonBelowMinSize,
-		"Ready=True/" + cloudprovider.ReasonServed,
-		"ScalingUp=True/" + cloudprovider.ReasonWaitingForNodes,
-		"ScaleRefused=True/" + cloudprovider.ReasonBelowMinSize,
+		"Event " + server.ReasonBelowMinSize,
+		"Ready=True/" + poolstatus.ReasonServed,
+		"ScalingUp=True/" + poolstatus.ReasonWaitingForNodes,
+		"ScaleRefused=True/" + server.ReasonBelowMinSize,
 		"target=1 current=1",
 	}
 	var got []string

@@ -24,6 +24,8 @@ import (
 	"github.com/carve-dev/carve/pkg/cloudprovider"
 	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
 	"github.com/carve-dev/carve/pkg/cloudprovider/kwok"
+	"github.com/carve-dev/carve/pkg/cloudprovider/poolstatus"
+	"github.com/carve-dev/carve/pkg/cloudprovider/server"
 )
 
 // Options says where and how to serve.
@@ -37,7 +39,7 @@ type Options struct {
 	Ready func(net.Addr)
 	// ServerOptions are added to the gRPC server's (tests use them to hook
 	// into a deletion).
-	ServerOptions []cloudprovider.ServerOption
+	ServerOptions []server.ServerOption
 	// KwokBootDelay is how long a new kwok instance boots before its Node
 	// appears (kwok.WithBootDelay); 0 creates the Node at once.
 	KwokBootDelay time.Duration
@@ -96,10 +98,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return err
 	}
-	outcomes := cloudprovider.NewScaleOutcomes()
-	srv := cloudprovider.NewServer(informers, live, platforms,
-		append([]cloudprovider.ServerOption{cloudprovider.WithRecorder(recorder), cloudprovider.WithOutcomes(outcomes)}, o.ServerOptions...)...)
-	status := cloudprovider.NewStatusWriter(informers, informers, live, platforms, outcomes)
+	outcomes := server.NewScaleOutcomes()
+	srv := server.NewServer(informers, live, platforms,
+		append([]server.ServerOption{server.WithRecorder(recorder), server.WithOutcomes(outcomes)}, o.ServerOptions...)...)
+	status := poolstatus.NewWriter(informers, informers, live, platforms, outcomes)
 	go func() {
 		if err := status.Start(ctx); err != nil {
 			log.Error(err, "NodePool status writer stopped")

@@ -14,9 +14,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
-	"github.com/carve-dev/carve/pkg/cloudprovider"
 	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
+	"github.com/carve-dev/carve/pkg/cloudprovider/poolstatus"
 	"github.com/carve-dev/carve/pkg/cloudprovider/run"
+	"github.com/carve-dev/carve/pkg/cloudprovider/server"
 	ut "github.com/carve-dev/carve/pkg/util/testing"
 )
 
@@ -61,9 +62,9 @@ func TestRefusalEventsAndConditions(t *testing.T) {
 	pool := newPool(t, ut.MakeNodePool("refuse", carvev1.NodePoolRoleCPU, 1, 3, "4", "16Gi"))
 	nodes := scaleUp(t, pool, 1, 1)
 	waitConditions(t, pool, map[string]string{
-		carvev1.NodePoolReady:        "True/" + cloudprovider.ReasonServed,
-		carvev1.NodePoolScalingUp:    "False/" + cloudprovider.ReasonNodesReady,
-		carvev1.NodePoolScaleRefused: "False/" + cloudprovider.ReasonScaleAccepted,
+		carvev1.NodePoolReady:        "True/" + poolstatus.ReasonServed,
+		carvev1.NodePoolScalingUp:    "False/" + poolstatus.ReasonNodesReady,
+		carvev1.NodePoolScaleRefused: "False/" + poolstatus.ReasonScaleAccepted,
 	})
 
 	// The autoscaler retries a refused deletion every loop.
@@ -71,8 +72,8 @@ func TestRefusalEventsAndConditions(t *testing.T) {
 		wantCode(t, "deleting below minSize", deleteNodes(ctx, pool, nodes[0]), codes.FailedPrecondition, "below minSize 1")
 	}
 	np := waitConditions(t, pool, map[string]string{
-		carvev1.NodePoolReady:        "True/" + cloudprovider.ReasonServed,
-		carvev1.NodePoolScaleRefused: "True/" + cloudprovider.ReasonBelowMinSize,
+		carvev1.NodePoolReady:        "True/" + poolstatus.ReasonServed,
+		carvev1.NodePoolScaleRefused: "True/" + server.ReasonBelowMinSize,
 	})
 	wantNote := "deleting node " + nodes[0].Name + " from node group " + pool + ": 0 nodes would be left, below minSize 1; lower spec.minSize of NodePool " + pool + " to let the pool shrink further"
 	if c := meta.FindStatusCondition(np.Status.Conditions, carvev1.NodePoolScaleRefused); c.Message != wantNote || c.ObservedGeneration != np.Generation {
@@ -97,9 +98,9 @@ func TestRefusalEventsAndConditions(t *testing.T) {
 		// repeats are only counted in memory.
 		seen := map[string]bool{}
 		for _, e := range evs {
-			seen[e.Reason] = e.Reason != cloudprovider.ReasonBelowMinSize || (e.Series != nil && e.Series.Count >= 2)
+			seen[e.Reason] = e.Reason != server.ReasonBelowMinSize || (e.Series != nil && e.Series.Count >= 2)
 		}
-		return seen[cloudprovider.ReasonBelowMinSize] && seen[cloudprovider.ReasonAboveMaxSize], nil
+		return seen[server.ReasonBelowMinSize] && seen[server.ReasonAboveMaxSize], nil
 	})
 	got := map[string][]summary{}
 	for _, e := range evs {
@@ -110,8 +111,8 @@ func TestRefusalEventsAndConditions(t *testing.T) {
 		got[e.Reason] = append(got[e.Reason], summary{e.Type, e.Reason, e.Action, e.ReportingController, e.Message, related, e.InvolvedObject.UID == np.UID})
 	}
 	want := map[string][]summary{
-		cloudprovider.ReasonBelowMinSize: {{corev1.EventTypeWarning, cloudprovider.ReasonBelowMinSize, cloudprovider.ActionDeleteNodes, run.ReportingController, wantNote, "Node/" + nodes[0].Name, true}},
-		cloudprovider.ReasonAboveMaxSize: {{corev1.EventTypeWarning, cloudprovider.ReasonAboveMaxSize, cloudprovider.ActionIncreaseSize, run.ReportingController,
+		server.ReasonBelowMinSize: {{corev1.EventTypeWarning, server.ReasonBelowMinSize, server.ActionDeleteNodes, run.ReportingController, wantNote, "Node/" + nodes[0].Name, true}},
+		server.ReasonAboveMaxSize: {{corev1.EventTypeWarning, server.ReasonAboveMaxSize, server.ActionIncreaseSize, run.ReportingController,
 			"increasing node group " + pool + " by 5: target size 1 would exceed maxSize 3; raise spec.maxSize of NodePool " + pool + " if it should grow further", "", true}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -121,9 +122,9 @@ func TestRefusalEventsAndConditions(t *testing.T) {
 	// Growing within maxSize is carried out: ScaleRefused turns False.
 	scaleUp(t, pool, 1, 2)
 	waitConditions(t, pool, map[string]string{
-		carvev1.NodePoolReady:        "True/" + cloudprovider.ReasonServed,
-		carvev1.NodePoolScalingUp:    "False/" + cloudprovider.ReasonNodesReady,
-		carvev1.NodePoolScaleRefused: "False/" + cloudprovider.ReasonScaleAccepted,
+		carvev1.NodePoolReady:        "True/" + poolstatus.ReasonServed,
+		carvev1.NodePoolScalingUp:    "False/" + poolstatus.ReasonNodesReady,
+		carvev1.NodePoolScaleRefused: "False/" + poolstatus.ReasonScaleAccepted,
 	})
 }
 
@@ -137,9 +138,9 @@ func TestUnservedPoolIsNotReady(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cl.Delete(context.Background(), pool) })
 	np := waitConditions(t, pool.Name, map[string]string{
-		carvev1.NodePoolReady:        "False/" + cloudprovider.ReasonPlatformUnavailable,
-		carvev1.NodePoolScalingUp:    "Unknown/" + cloudprovider.ReasonPlatformUnavailable,
-		carvev1.NodePoolScaleRefused: "False/" + cloudprovider.ReasonNoneRefused,
+		carvev1.NodePoolReady:        "False/" + poolstatus.ReasonPlatformUnavailable,
+		carvev1.NodePoolScalingUp:    "Unknown/" + poolstatus.ReasonPlatformUnavailable,
+		carvev1.NodePoolScaleRefused: "False/" + poolstatus.ReasonNoneRefused,
 	})
 	if c := meta.FindStatusCondition(np.Status.Conditions, carvev1.NodePoolReady); c.Message != "platform EKS is not available in this carve-cloudprovider: the autoscaler is not offered this pool" {
 		t.Errorf("Ready message = %q", c.Message)

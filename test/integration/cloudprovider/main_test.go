@@ -20,9 +20,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/carve-dev/carve/pkg/cloudprovider"
 	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
 	"github.com/carve-dev/carve/pkg/cloudprovider/run"
+	"github.com/carve-dev/carve/pkg/cloudprovider/server"
 	"github.com/carve-dev/carve/test/framework"
 	"github.com/carve-dev/carve/test/framework/carvetest"
 )
@@ -81,7 +81,7 @@ func setup(ctx context.Context, c *framework.Cluster) (<-chan error, error) {
 	stopped := make(chan error, 1)
 	go func() {
 		stopped <- run.Run(ctx, c.Config, run.Options{Address: "127.0.0.1:0", Ready: func(a net.Addr) { addr <- a },
-			ServerOptions: []cloudprovider.ServerOption{cloudprovider.WithBeforePodCheck(func(ctx context.Context, node string) {
+			ServerOptions: []server.ServerOption{server.WithBeforePodCheck(func(ctx context.Context, node string) {
 				if f := beforePodCheck.Load(); f != nil {
 					(*f)(ctx, node)
 				}

@@ -1,6 +1,10 @@
-package cloudprovider
+package server
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/carve-dev/carve/pkg/cloudprovider"
+)
 
 // Reasons a guard refuses a request. Each is the reason of the Warning Event
 // recorded on the NodePool and of its ScaleRefused condition; users and
@@ -24,7 +28,7 @@ const (
 	ReasonNodesRegistered = "NodesRegistered"
 )
 
-// Refusal is the error a guard returns. It is an ErrRefused (errors.Is, so
+// Refusal is the error a guard returns. It is an cloudprovider.ErrRefused (errors.Is, so
 // the autoscaler sees FailedPrecondition with Error() as the message) that
 // also names the guard and says what a person can do about it.
 type Refusal struct {
@@ -49,9 +53,9 @@ func (r *Refusal) Note() string {
 	return r.Error() + "; " + r.Hint
 }
 
-// refuse makes a Refusal with an ErrRefused message made from format.
+// refuse makes a Refusal with an cloudprovider.ErrRefused message made from format.
 func refuse(reason, node, hint, format string, args ...any) error {
-	return &Refusal{Reason: reason, Node: node, Hint: hint, err: Errorf(ErrRefused, format, args...)}
+	return &Refusal{Reason: reason, Node: node, Hint: hint, err: cloudprovider.Errorf(cloudprovider.ErrRefused, format, args...)}
 }
 
 // AsRefusal returns the Refusal in err's chain, or nil.

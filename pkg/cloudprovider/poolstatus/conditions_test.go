@@ -1,4 +1,4 @@
-package cloudprovider
+package poolstatus
 
 import (
 	"errors"
@@ -6,14 +6,14 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/cloudprovider/server"
 	ut "github.com/carve-dev/carve/pkg/util/testing"
 )
 
-func TestPoolConditions(t *testing.T) {
+func TestConditions(t *testing.T) {
 	before := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	now := metav1.NewTime(time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC))
 	cond := func(typ string, status metav1.ConditionStatus, reason, msg string, at metav1.Time) metav1.Condition {
@@ -22,7 +22,7 @@ func TestPoolConditions(t *testing.T) {
 	served := cond(carvev1.NodePoolReady, metav1.ConditionTrue, ReasonServed, "offered to the autoscaler as node group cpu (platform Kwok)", now)
 	noneRefused := cond(carvev1.NodePoolScaleRefused, metav1.ConditionFalse, ReasonNoneRefused, "no size change was refused since carve-cloudprovider started", now)
 	idle := cond(carvev1.NodePoolScalingUp, metav1.ConditionFalse, ReasonNodesReady, "all 2 nodes asked for are Ready", now)
-	belowMin := CheckDeleteSize(ut.MakeNodePool("cpu", carvev1.NodePoolRoleCPU, 2, 5, "4", "16Gi").Obj(), 2, 1, "cpu-a").(*Refusal)
+	belowMin := server.CheckDeleteSize(ut.MakeNodePool("cpu", carvev1.NodePoolRoleCPU, 2, 5, "4", "16Gi").Obj(), 2, 1, "cpu-a").(*server.Refusal)
 	foreign := metav1.Condition{Type: "Audited", Status: metav1.ConditionTrue, Reason: "ByTool", LastTransitionTime: before}
 
 	tests := map[string]struct {
@@ -55,11 +55,11 @@ func TestPoolConditions(t *testing.T) {
 		"refused": {
 			obs: Observed{Served: true, TargetSize: 2, ReadySize: 2, OutcomeKnown: true, Refusal: belowMin},
 			want: []metav1.Condition{served, idle,
-				cond(carvev1.NodePoolScaleRefused, metav1.ConditionTrue, ReasonBelowMinSize,
+				cond(carvev1.NodePoolScaleRefused, metav1.ConditionTrue, server.ReasonBelowMinSize,
 					"deleting node cpu-a from node group cpu: 1 nodes would be left, below minSize 2; lower spec.minSize of NodePool cpu to let the pool shrink further", now)},
 		},
 		"accepted after a refusal": {
-			existing: []metav1.Condition{cond(carvev1.NodePoolScaleRefused, metav1.ConditionTrue, ReasonBelowMinSize, "x", before)},
+			existing: []metav1.Condition{cond(carvev1.NodePoolScaleRefused, metav1.ConditionTrue, server.ReasonBelowMinSize, "x", before)},
 			obs:      Observed{Served: true, TargetSize: 2, ReadySize: 2, OutcomeKnown: true},
 			want: []metav1.Condition{
 				cond(carvev1.NodePoolScaleRefused, metav1.ConditionFalse, ReasonScaleAccepted, "the latest size change asked for was carried out", now),
@@ -67,9 +67,9 @@ func TestPoolConditions(t *testing.T) {
 		},
 		// After a restart the outcome is unknown: the written one stays.
 		"outcome unknown keeps the written one": {
-			existing: []metav1.Condition{cond(carvev1.NodePoolScaleRefused, metav1.ConditionTrue, ReasonBelowMinSize, "x", before)},
+			existing: []metav1.Condition{cond(carvev1.NodePoolScaleRefused, metav1.ConditionTrue, server.ReasonBelowMinSize, "x", before)},
 			obs:      Observed{Served: true, TargetSize: 2, ReadySize: 2},
-			want:     []metav1.Condition{cond(carvev1.NodePoolScaleRefused, metav1.ConditionTrue, ReasonBelowMinSize, "x", before), served, idle},
+			want:     []metav1.Condition{cond(carvev1.NodePoolScaleRefused, metav1.ConditionTrue, server.ReasonBelowMinSize, "x", before), served, idle},
 		},
 		"unchanged status keeps its transition time, other types stay": {
 			existing: []metav1.Condition{foreign,
@@ -86,54 +86,10 @@ func TestPoolConditions(t *testing.T) {
 			pool.Generation = 3
 			pool.Status.Conditions = tc.existing
 			tc.obs.Now = now
-			got := PoolConditions(pool, tc.obs)
+			got := Conditions(pool, tc.obs)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("PoolConditions (-want +got):\n%s", diff)
+				t.Errorf("Conditions (-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-func TestRefusalReasons(t *testing.T) {
-	cpu := ut.MakeNodePool("cpu", carvev1.NodePoolRoleCPU, 1, 3, "4", "16Gi").Obj()
-	base := ut.MakeNodePool("base", carvev1.NodePoolRoleBase, 1, 3, "4", "16Gi").Obj()
-	session := ut.MakePod("nb", "alice").Workload(carvev1.WorkloadSession).NodeName("n1").Obj()
-	keep := ut.MakePod("db", "alice").Annotation(carvev1.AnnotationSafeToEvict, "false").NodeName("n1").Obj()
-	disabled := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Annotations: map[string]string{AnnotationScaleDownDisabled: "true"}}}
-	type refusal struct{ Reason, Node, Hint string }
-	tests := map[string]struct {
-		err  error
-		want refusal
-	}{
-		"above max":   {CheckIncrease(cpu, 3, 1), refusal{ReasonAboveMaxSize, "", "raise spec.maxSize of NodePool cpu if it should grow further"}},
-		"below min":   {CheckDeleteSize(cpu, 1, 1, "n1"), refusal{ReasonBelowMinSize, "n1", "lower spec.minSize of NodePool cpu to let the pool shrink further"}},
-		"base last":   {CheckDeleteSize(base, 1, 1, "n1"), refusal{ReasonBaseLastNode, "n1", "a Base pool always keeps one node; to replace this one, let the pool grow first"}},
-		"session":     {CheckNodeRemovable(nil, []corev1.Pod{*session}), refusal{ReasonSessionRunning, "n1", "the node can go once the session ends (delete pod alice/nb to end it now)"}},
-		"not evicted": {CheckNodeRemovable(nil, []corev1.Pod{*keep}), refusal{ReasonPodNotEvictable, "n1", "the node can go once pod alice/db ends or loses the annotation"}},
-		"disabled":    {CheckNodeRemovable(disabled, nil), refusal{ReasonScaleDownDisabled, "n1", "remove the annotation from node n1 to let it go"}},
-		"registered": {func() error {
-			_, err := UnregisteredToForget(cpu, []Instance{{ID: "a", State: StateRunning}}, map[string]bool{"a": true}, -1)
-			return err
-		}(), refusal{ReasonNodesRegistered, "", "nothing to do: the autoscaler removes registered nodes through DeleteNodes"}},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			r := AsRefusal(tc.err)
-			if r == nil {
-				t.Fatalf("%v is not a Refusal", tc.err)
-			}
-			if diff := cmp.Diff(tc.want, refusal{r.Reason, r.Node, r.Hint}); diff != "" {
-				t.Errorf("refusal (-want +got):\n%s", diff)
-			}
-			if !errors.Is(tc.err, ErrRefused) {
-				t.Errorf("%v is not an ErrRefused", tc.err)
-			}
-			if want := r.Error() + "; " + r.Hint; r.Note() != want {
-				t.Errorf("Note() = %q, want %q", r.Note(), want)
-			}
-		})
-	}
-	if AsRefusal(Errorf(ErrRefused, "no reason")) != nil || AsRefusal(nil) != nil {
-		t.Error("AsRefusal found a Refusal where there is none")
 	}
 }

@@ -1,4 +1,4 @@
-package cloudprovider
+package poolstatus
 
 import (
 	"context"
@@ -15,28 +15,30 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/cloudprovider"
+	"github.com/carve-dev/carve/pkg/cloudprovider/server"
 )
 
-// StatusWriter keeps each NodePool's status (target, current and ready
-// sizes, and the conditions of PoolConditions) current. It is driven by
+// Writer keeps each NodePool's status (target, current and ready
+// sizes, and the conditions of Conditions) current. It is driven by
 // NodePool and Node events from the provider's informers and by changes of
 // the pools' scale outcomes, never by polling, and writes only when
 // something changed, so `kubectl get np` shows what the autoscaler sees.
-type StatusWriter struct {
+type Writer struct {
 	informers cache.Informers
 	cache     client.Reader
 	writer    client.StatusClient
-	platforms map[carvev1.PlatformType]Platform
-	outcomes  *ScaleOutcomes
+	platforms map[carvev1.PlatformType]cloudprovider.Platform
+	outcomes  *server.ScaleOutcomes
 	now       func() metav1.Time
 	queue     workqueue.TypedRateLimitingInterface[string]
 }
 
-// NewStatusWriter builds a StatusWriter; Start runs it. outcomes, shared
-// with the Server (WithOutcomes), feeds the ScaleRefused condition; nil
+// NewWriter builds a Writer; Start runs it. outcomes, shared
+// with the server.Server (server.WithOutcomes), feeds the ScaleRefused condition; nil
 // leaves that condition at NoneRefused.
-func NewStatusWriter(informers cache.Informers, reader client.Reader, writer client.StatusClient, platforms map[carvev1.PlatformType]Platform, outcomes *ScaleOutcomes) *StatusWriter {
-	return &StatusWriter{
+func NewWriter(informers cache.Informers, reader client.Reader, writer client.StatusClient, platforms map[carvev1.PlatformType]cloudprovider.Platform, outcomes *server.ScaleOutcomes) *Writer {
+	return &Writer{
 		informers: informers, cache: reader, writer: writer, platforms: platforms, outcomes: outcomes, now: metav1.Now,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
@@ -45,7 +47,7 @@ func NewStatusWriter(informers cache.Informers, reader client.Reader, writer cli
 }
 
 // Start registers the event handlers and writes statuses until ctx ends.
-func (w *StatusWriter) Start(ctx context.Context) error {
+func (w *Writer) Start(ctx context.Context) error {
 	pools, err := w.informers.GetInformer(ctx, &carvev1.NodePool{})
 	if err != nil {
 		return err
@@ -69,7 +71,7 @@ func (w *StatusWriter) Start(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	w.outcomes.notify(func(pool string) { w.queue.Add(pool) })
+	w.outcomes.Notify(func(pool string) { w.queue.Add(pool) })
 	go func() {
 		<-ctx.Done()
 		w.queue.ShutDown()
@@ -79,7 +81,7 @@ func (w *StatusWriter) Start(ctx context.Context) error {
 	return nil
 }
 
-func (w *StatusWriter) enqueuePool(obj any) {
+func (w *Writer) enqueuePool(obj any) {
 	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
@@ -88,7 +90,7 @@ func (w *StatusWriter) enqueuePool(obj any) {
 	}
 }
 
-func (w *StatusWriter) enqueueNode(obj any) {
+func (w *Writer) enqueueNode(obj any) {
 	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
@@ -99,7 +101,7 @@ func (w *StatusWriter) enqueueNode(obj any) {
 	}
 }
 
-func (w *StatusWriter) next(ctx context.Context) bool {
+func (w *Writer) next(ctx context.Context) bool {
 	name, shutdown := w.queue.Get()
 	if shutdown {
 		return false
@@ -115,11 +117,11 @@ func (w *StatusWriter) next(ctx context.Context) bool {
 }
 
 // sync writes one pool's status from the cache and its platform.
-func (w *StatusWriter) sync(ctx context.Context, name string) error {
+func (w *Writer) sync(ctx context.Context, name string) error {
 	pool := &carvev1.NodePool{}
 	if err := w.cache.Get(ctx, client.ObjectKey{Name: name}, pool); err != nil {
 		if apierrors.IsNotFound(err) {
-			w.outcomes.forget(name)
+			w.outcomes.Forget(name)
 		}
 		return client.IgnoreNotFound(err)
 	}
@@ -131,7 +133,7 @@ func (w *StatusWriter) sync(ctx context.Context, name string) error {
 	want.ObservedGeneration = pool.Generation
 	want.CurrentSize, want.ReadySize = NodeCounts(nodes.Items)
 	obs := Observed{ReadySize: want.ReadySize, Now: w.now()}
-	var p Platform
+	var p cloudprovider.Platform
 	if p, obs.Served = w.platforms[pool.Spec.Platform.Type]; obs.Served {
 		// A failing platform is shown in the Ready condition; the error
 		// is still returned, so the pool is retried with backoff.
@@ -143,7 +145,7 @@ func (w *StatusWriter) sync(ctx context.Context, name string) error {
 	}
 	obs.TargetSize = want.TargetSize
 	obs.Refusal, obs.OutcomeKnown = w.outcomes.Last(name)
-	want.Conditions = PoolConditions(pool, obs)
+	want.Conditions = Conditions(pool, obs)
 	if equalStatus(want, &pool.Status) {
 		return obs.TargetErr
 	}

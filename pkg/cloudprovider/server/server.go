@@ -1,4 +1,4 @@
-package cloudprovider
+package server
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/cloudprovider"
 	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
 )
 
@@ -31,7 +32,7 @@ type Server struct {
 	// to go, so a session that just landed on it is not missed, and taints
 	// the node first (TaintDeleting).
 	live      client.Client
-	platforms map[carvev1.PlatformType]Platform
+	platforms map[carvev1.PlatformType]cloudprovider.Platform
 	// recorder and outcomes report refusals (server_events.go); both may
 	// be nil.
 	recorder events.EventRecorder
@@ -51,7 +52,7 @@ var _ externalgrpc.CloudProviderServer = (*Server)(nil)
 // live (which also taints nodes about to be deleted), and changing capacity
 // through platforms. Pools whose platform type
 // has no entry in platforms are not offered to the autoscaler.
-func NewServer(cache client.Reader, live client.Client, platforms map[carvev1.PlatformType]Platform, opts ...ServerOption) *Server {
+func NewServer(cache client.Reader, live client.Client, platforms map[carvev1.PlatformType]cloudprovider.Platform, opts ...ServerOption) *Server {
 	s := &Server{cache: cache, live: live, platforms: platforms, locks: map[string]*sync.Mutex{}}
 	for _, o := range opts {
 		o(s)
@@ -73,20 +74,20 @@ func (s *Server) lock(pool string) func() {
 }
 
 // group returns the pool named id and its platform.
-func (s *Server) group(ctx context.Context, id string) (*carvev1.NodePool, Platform, error) {
+func (s *Server) group(ctx context.Context, id string) (*carvev1.NodePool, cloudprovider.Platform, error) {
 	if id == "" {
-		return nil, nil, Errorf(ErrInvalid, "node group id is empty")
+		return nil, nil, cloudprovider.Errorf(cloudprovider.ErrInvalid, "node group id is empty")
 	}
 	pool := &carvev1.NodePool{}
 	if err := s.cache.Get(ctx, client.ObjectKey{Name: id}, pool); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, nil, Errorf(ErrNotFound, "node group %q does not exist (no NodePool of that name)", id)
+			return nil, nil, cloudprovider.Errorf(cloudprovider.ErrNotFound, "node group %q does not exist (no NodePool of that name)", id)
 		}
 		return nil, nil, fmt.Errorf("reading NodePool %s: %w", id, err)
 	}
 	p, ok := s.platforms[pool.Spec.Platform.Type]
 	if !ok {
-		return nil, nil, Errorf(ErrUnsupported, "node group %s: platform %s is not available in this carve-cloudprovider", id, pool.Spec.Platform.Type)
+		return nil, nil, cloudprovider.Errorf(cloudprovider.ErrUnsupported, "node group %s: platform %s is not available in this carve-cloudprovider", id, pool.Spec.Platform.Type)
 	}
 	return pool, p, nil
 }
@@ -119,7 +120,7 @@ func (s *Server) poolForNode(ctx context.Context, n *externalgrpc.ExternalGrpcNo
 	}
 	name, wantType := "", carvev1.PlatformType("")
 	for t, p := range s.platforms {
-		if m, ok := p.(ProviderIDMapper); ok {
+		if m, ok := p.(cloudprovider.ProviderIDMapper); ok {
 			if pool, ok := m.PoolForProviderID(n.ProviderID); ok {
 				name, wantType = pool, t
 				break
@@ -170,7 +171,7 @@ func toNodeGroup(pool *carvev1.NodePool) *externalgrpc.NodeGroup {
 func (s *Server) NodeGroups(ctx context.Context, _ *externalgrpc.NodeGroupsRequest) (*externalgrpc.NodeGroupsResponse, error) {
 	pools, err := s.pools(ctx)
 	if err != nil {
-		return nil, Status(err)
+		return nil, cloudprovider.Status(err)
 	}
 	resp := &externalgrpc.NodeGroupsResponse{}
 	for _, p := range pools {
@@ -183,11 +184,11 @@ func (s *Server) NodeGroups(ctx context.Context, _ *externalgrpc.NodeGroupsReque
 // does not manage.
 func (s *Server) NodeGroupForNode(ctx context.Context, req *externalgrpc.NodeGroupForNodeRequest) (*externalgrpc.NodeGroupForNodeResponse, error) {
 	if req.GetNode() == nil {
-		return nil, Status(Errorf(ErrInvalid, "finding the node group of a node: no node given"))
+		return nil, cloudprovider.Status(cloudprovider.Errorf(cloudprovider.ErrInvalid, "finding the node group of a node: no node given"))
 	}
 	pool, err := s.poolForNode(ctx, req.Node)
 	if err != nil {
-		return nil, Status(err)
+		return nil, cloudprovider.Status(err)
 	}
 	if pool == nil {
 		return &externalgrpc.NodeGroupForNodeResponse{NodeGroup: &externalgrpc.NodeGroup{}}, nil
@@ -199,11 +200,11 @@ func (s *Server) NodeGroupForNode(ctx context.Context, req *externalgrpc.NodeGro
 func (s *Server) NodeGroupTargetSize(ctx context.Context, req *externalgrpc.NodeGroupTargetSizeRequest) (*externalgrpc.NodeGroupTargetSizeResponse, error) {
 	pool, p, err := s.group(ctx, req.GetId())
 	if err != nil {
-		return nil, Status(err)
+		return nil, cloudprovider.Status(err)
 	}
 	n, err := p.TargetSize(ctx, pool)
 	if err != nil {
-		return nil, Status(fmt.Errorf("reading target size of node group %s: %w", pool.Name, err))
+		return nil, cloudprovider.Status(fmt.Errorf("reading target size of node group %s: %w", pool.Name, err))
 	}
 	return &externalgrpc.NodeGroupTargetSizeResponse{TargetSize: n}, nil
 }
@@ -213,19 +214,19 @@ func (s *Server) NodeGroupTargetSize(ctx context.Context, req *externalgrpc.Node
 func (s *Server) NodeGroupIncreaseSize(ctx context.Context, req *externalgrpc.NodeGroupIncreaseSizeRequest) (*externalgrpc.NodeGroupIncreaseSizeResponse, error) {
 	pool, p, err := s.group(ctx, req.GetId())
 	if err != nil {
-		return nil, Status(err)
+		return nil, cloudprovider.Status(err)
 	}
 	defer s.lock(pool.Name)()
 	target, err := p.TargetSize(ctx, pool)
 	if err != nil {
-		return nil, Status(fmt.Errorf("reading target size of node group %s: %w", pool.Name, err))
+		return nil, cloudprovider.Status(fmt.Errorf("reading target size of node group %s: %w", pool.Name, err))
 	}
 	if err := CheckIncrease(pool, target, req.GetDelta()); err != nil {
-		return nil, Status(s.outcome(ctx, pool, ActionIncreaseSize, err))
+		return nil, cloudprovider.Status(s.outcome(ctx, pool, ActionIncreaseSize, err))
 	}
 	klog.FromContext(ctx).Info("Increasing node group", "nodeGroup", pool.Name, "delta", req.GetDelta(), "targetSize", target)
 	if err := p.Create(ctx, pool, int(req.GetDelta())); err != nil {
-		return nil, Status(fmt.Errorf("increasing node group %s from %d by %d: %w", pool.Name, target, req.GetDelta(), err))
+		return nil, cloudprovider.Status(fmt.Errorf("increasing node group %s from %d by %d: %w", pool.Name, target, req.GetDelta(), err))
 	}
 	_ = s.outcome(ctx, pool, ActionIncreaseSize, nil)
 	return &externalgrpc.NodeGroupIncreaseSizeResponse{}, nil
@@ -235,11 +236,11 @@ func (s *Server) NodeGroupIncreaseSize(ctx context.Context, req *externalgrpc.No
 func (s *Server) NodeGroupNodes(ctx context.Context, req *externalgrpc.NodeGroupNodesRequest) (*externalgrpc.NodeGroupNodesResponse, error) {
 	pool, p, err := s.group(ctx, req.GetId())
 	if err != nil {
-		return nil, Status(err)
+		return nil, cloudprovider.Status(err)
 	}
 	instances, err := p.Instances(ctx, pool)
 	if err != nil {
-		return nil, Status(fmt.Errorf("listing instances of node group %s: %w", pool.Name, err))
+		return nil, cloudprovider.Status(fmt.Errorf("listing instances of node group %s: %w", pool.Name, err))
 	}
 	// Pools have thousands of instances: their messages are made in two
 	// allocations, not two each.
@@ -253,13 +254,13 @@ func (s *Server) NodeGroupNodes(ctx context.Context, req *externalgrpc.NodeGroup
 }
 
 // toInstance fills msg and st, zero, from in.
-func toInstance(in Instance, msg *externalgrpc.Instance, st *externalgrpc.InstanceStatus) *externalgrpc.Instance {
+func toInstance(in cloudprovider.Instance, msg *externalgrpc.Instance, st *externalgrpc.InstanceStatus) *externalgrpc.Instance {
 	switch in.State {
-	case StateRunning:
+	case cloudprovider.StateRunning:
 		st.InstanceState = externalgrpc.InstanceStatus_instanceRunning
-	case StateCreating:
+	case cloudprovider.StateCreating:
 		st.InstanceState = externalgrpc.InstanceStatus_instanceCreating
-	case StateDeleting:
+	case cloudprovider.StateDeleting:
 		st.InstanceState = externalgrpc.InstanceStatus_instanceDeleting
 	}
 	if in.Error != nil {
@@ -276,14 +277,14 @@ func toInstance(in Instance, msg *externalgrpc.Instance, st *externalgrpc.Instan
 
 // Refresh is sent by the autoscaler at the start of every loop. Pools and
 // nodes come from watches, always current; platforms that cache their
-// cloud's state (Refresher) read it in now, every pool of a platform in one
+// cloud's state (cloudprovider.Refresher) read it in now, every pool of a platform in one
 // call, so that the loop's NodeGroupNodes and TargetSize calls cost no cloud
 // call. A platform that fails to refresh keeps its previous state and the
 // error is returned, so the autoscaler logs it and skips the loop.
 func (s *Server) Refresh(ctx context.Context, _ *externalgrpc.RefreshRequest) (*externalgrpc.RefreshResponse, error) {
 	pools, err := s.pools(ctx)
 	if err != nil {
-		return nil, Status(Errorf(ErrTransient, "%w", err))
+		return nil, cloudprovider.Status(cloudprovider.Errorf(cloudprovider.ErrTransient, "%w", err))
 	}
 	byPlatform := map[carvev1.PlatformType][]*carvev1.NodePool{}
 	for _, pool := range pools {
@@ -291,7 +292,7 @@ func (s *Server) Refresh(ctx context.Context, _ *externalgrpc.RefreshRequest) (*
 	}
 	var errs []error
 	for _, t := range slices.Sorted(maps.Keys(byPlatform)) {
-		r, ok := s.platforms[t].(Refresher)
+		r, ok := s.platforms[t].(cloudprovider.Refresher)
 		if !ok {
 			continue
 		}
@@ -300,7 +301,7 @@ func (s *Server) Refresh(ctx context.Context, _ *externalgrpc.RefreshRequest) (*
 		}
 	}
 	if len(errs) > 0 {
-		return nil, Status(errors.Join(errs...))
+		return nil, cloudprovider.Status(errors.Join(errs...))
 	}
 	return &externalgrpc.RefreshResponse{}, nil
 }
@@ -324,7 +325,7 @@ func (s *Server) Cleanup(context.Context, *externalgrpc.CleanupRequest) (*extern
 // node per loop; it reads only the cache.
 func (s *Server) NodeGroupGetOptions(ctx context.Context, req *externalgrpc.NodeGroupAutoscalingOptionsRequest) (*externalgrpc.NodeGroupAutoscalingOptionsResponse, error) {
 	if _, _, err := s.group(ctx, req.GetId()); err != nil {
-		return nil, Status(err)
+		return nil, cloudprovider.Status(err)
 	}
 	return &externalgrpc.NodeGroupAutoscalingOptionsResponse{}, nil
 }

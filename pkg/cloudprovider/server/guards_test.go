@@ -1,7 +1,6 @@
-package cloudprovider
+package server
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -10,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/cloudprovider"
 	ut "github.com/carve-dev/carve/pkg/util/testing"
 )
 
@@ -23,7 +23,7 @@ func outcomeOf(err error) outcome {
 	if err == nil {
 		return outcome{Code: codes.OK}
 	}
-	return outcome{Code: Code(err), Msg: err.Error()}
+	return outcome{Code: cloudprovider.Code(err), Msg: err.Error()}
 }
 
 func TestCheckIncrease(t *testing.T) {
@@ -116,11 +116,11 @@ func TestCheckNodeRemovable(t *testing.T) {
 
 func TestUnregisteredToForget(t *testing.T) {
 	pool := ut.MakeNodePool("cpu", carvev1.NodePoolRoleCPU, 0, 10, "4", "16Gi").Obj()
-	instances := []Instance{
-		{ID: "a", State: StateRunning},
-		{ID: "b", State: StateCreating},
-		{ID: "c", State: StateCreating},
-		{ID: "d", State: StateDeleting},
+	instances := []cloudprovider.Instance{
+		{ID: "a", State: cloudprovider.StateRunning},
+		{ID: "b", State: cloudprovider.StateCreating},
+		{ID: "c", State: cloudprovider.StateCreating},
+		{ID: "d", State: cloudprovider.StateDeleting},
 	}
 	registered := map[string]bool{"a": true}
 	tests := map[string]struct {
@@ -143,65 +143,5 @@ func TestUnregisteredToForget(t *testing.T) {
 				t.Errorf("ids (-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-func TestCode(t *testing.T) {
-	tests := map[string]struct {
-		err  error
-		want codes.Code
-	}{
-		"nil":         {nil, codes.OK},
-		"not found":   {Errorf(ErrNotFound, "x"), codes.NotFound},
-		"invalid":     {Errorf(ErrInvalid, "x"), codes.InvalidArgument},
-		"refused":     {Errorf(ErrRefused, "x"), codes.FailedPrecondition},
-		"quota":       {Errorf(ErrQuotaExceeded, "x"), codes.ResourceExhausted},
-		"transient":   {Errorf(ErrTransient, "x"), codes.Unavailable},
-		"unsupported": {Errorf(ErrUnsupported, "x"), codes.Unimplemented},
-		"wrapped":     {wrap(Errorf(ErrRefused, "x")), codes.FailedPrecondition},
-		"plain":       {errPlain, codes.Internal},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			if got := Code(tc.err); got != tc.want {
-				t.Errorf("Code(%v) = %v, want %v", tc.err, got, tc.want)
-			}
-		})
-	}
-	if got, want := Errorf(ErrNotFound, "node group %q does not exist", "x").Error(), `node group "x" does not exist`; got != want {
-		t.Errorf("message = %q, want %q", got, want)
-	}
-}
-
-func TestErrorfKeepsWrappedError(t *testing.T) {
-	inner := &apiErr{"boom"}
-	err := Errorf(ErrTransient, "creating node: %w", inner)
-	var got *apiErr
-	if !errors.As(err, &got) || got != inner || Code(err) != codes.Unavailable {
-		t.Errorf("Errorf lost the wrapped error or its kind: %v", err)
-	}
-	var none *apiErr
-	if errors.As(Errorf(ErrInvalid, "plain"), &none) {
-		t.Error("errors.As found a wrapped error where there is none")
-	}
-}
-
-type apiErr struct{ s string }
-
-func (e *apiErr) Error() string { return e.s }
-
-func TestNodeCounts(t *testing.T) {
-	ready := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue}
-	notReady := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionFalse}
-	gone := metav1.Now()
-	nodes := []corev1.Node{
-		{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{ready}}},
-		{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{notReady}}},
-		{},
-		{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &gone}, Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{ready}}},
-	}
-	current, readyN := NodeCounts(nodes)
-	if current != 3 || readyN != 1 {
-		t.Errorf("NodeCounts = %d current, %d ready; want 3, 1", current, readyN)
 	}
 }

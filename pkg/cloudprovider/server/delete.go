@@ -1,4 +1,4 @@
-package cloudprovider
+package server
 
 import (
 	"cmp"
@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/cloudprovider"
 	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
 )
 
@@ -24,25 +25,25 @@ import (
 func (s *Server) NodeGroupDeleteNodes(ctx context.Context, req *externalgrpc.NodeGroupDeleteNodesRequest) (*externalgrpc.NodeGroupDeleteNodesResponse, error) {
 	pool, p, err := s.group(ctx, req.GetId())
 	if err != nil {
-		return nil, Status(err)
+		return nil, cloudprovider.Status(err)
 	}
 	defer s.lock(pool.Name)()
 	if err := s.outcome(ctx, pool, ActionDeleteNodes, s.deleteNodes(ctx, pool, p, req.GetNodes())); err != nil {
-		return nil, Status(err)
+		return nil, cloudprovider.Status(err)
 	}
 	return &externalgrpc.NodeGroupDeleteNodesResponse{}, nil
 }
 
-func (s *Server) deleteNodes(ctx context.Context, pool *carvev1.NodePool, p Platform, nodes []*externalgrpc.ExternalGrpcNode) (err error) {
+func (s *Server) deleteNodes(ctx context.Context, pool *carvev1.NodePool, p cloudprovider.Platform, nodes []*externalgrpc.ExternalGrpcNode) (err error) {
 	instances, err := p.Instances(ctx, pool)
 	if err != nil {
 		return fmt.Errorf("listing instances of node group %s: %w", pool.Name, err)
 	}
-	byID := map[string]Instance{}
+	byID := map[string]cloudprovider.Instance{}
 	remaining := 0
 	for _, in := range instances {
 		byID[in.ID] = in
-		if in.State != StateDeleting {
+		if in.State != cloudprovider.StateDeleting {
 			remaining++
 		}
 	}
@@ -73,7 +74,7 @@ func (s *Server) deleteNodes(ctx context.Context, pool *carvev1.NodePool, p Plat
 			id = node.Spec.ProviderID
 		}
 		if id == "" {
-			return Errorf(ErrInvalid, "deleting node %q from node group %s: it has no providerID", n.Name, pool.Name)
+			return cloudprovider.Errorf(cloudprovider.ErrInvalid, "deleting node %q from node group %s: it has no providerID", n.Name, pool.Name)
 		}
 		in, ok := byID[id]
 		if !ok {
@@ -82,11 +83,11 @@ func (s *Server) deleteNodes(ctx context.Context, pool *carvev1.NodePool, p Plat
 			if other, err := s.poolForNode(ctx, n); err != nil {
 				return err
 			} else if other != nil && other.Name != pool.Name {
-				return Errorf(ErrInvalid, "deleting node %s (%s) from node group %s: it belongs to node group %s", n.Name, id, pool.Name, other.Name)
+				return cloudprovider.Errorf(cloudprovider.ErrInvalid, "deleting node %s (%s) from node group %s: it belongs to node group %s", n.Name, id, pool.Name, other.Name)
 			}
 			continue
 		}
-		if in.State == StateDeleting || seen[id] {
+		if in.State == cloudprovider.StateDeleting || seen[id] {
 			continue
 		}
 		seen[id] = true
@@ -209,22 +210,22 @@ func (s *Server) cachedNode(ctx context.Context, name string) (*corev1.Node, err
 func (s *Server) NodeGroupDecreaseTargetSize(ctx context.Context, req *externalgrpc.NodeGroupDecreaseTargetSizeRequest) (*externalgrpc.NodeGroupDecreaseTargetSizeResponse, error) {
 	pool, p, err := s.group(ctx, req.GetId())
 	if err != nil {
-		return nil, Status(err)
+		return nil, cloudprovider.Status(err)
 	}
 	delta := req.GetDelta()
 	if delta >= 0 {
-		return nil, Status(Errorf(ErrInvalid, "decreasing target size of node group %s: delta must be negative, got %d", pool.Name, delta))
+		return nil, cloudprovider.Status(cloudprovider.Errorf(cloudprovider.ErrInvalid, "decreasing target size of node group %s: delta must be negative, got %d", pool.Name, delta))
 	}
 	defer s.lock(pool.Name)()
 	instances, err := p.Instances(ctx, pool)
 	if err != nil {
-		return nil, Status(fmt.Errorf("listing instances of node group %s: %w", pool.Name, err))
+		return nil, cloudprovider.Status(fmt.Errorf("listing instances of node group %s: %w", pool.Name, err))
 	}
 	// Live: a Node that registered a moment ago, and may already run pods,
 	// must not be taken for an instance that never came up.
 	nodes := &corev1.NodeList{}
 	if err := s.live.List(ctx, nodes); err != nil {
-		return nil, Status(fmt.Errorf("listing nodes: %w", err))
+		return nil, cloudprovider.Status(fmt.Errorf("listing nodes: %w", err))
 	}
 	registered := map[string]bool{}
 	for _, n := range nodes.Items {
@@ -234,11 +235,11 @@ func (s *Server) NodeGroupDecreaseTargetSize(ctx context.Context, req *externalg
 	}
 	ids, err := UnregisteredToForget(pool, instances, registered, delta)
 	if err != nil {
-		return nil, Status(s.outcome(ctx, pool, ActionDecreaseTargetSize, err))
+		return nil, cloudprovider.Status(s.outcome(ctx, pool, ActionDecreaseTargetSize, err))
 	}
 	klog.FromContext(ctx).Info("Decreasing target size", "nodeGroup", pool.Name, "delta", delta, "instances", ids)
 	if err := p.Delete(ctx, pool, ids); err != nil {
-		return nil, Status(fmt.Errorf("decreasing target size of node group %s by %d: %w", pool.Name, -delta, err))
+		return nil, cloudprovider.Status(fmt.Errorf("decreasing target size of node group %s by %d: %w", pool.Name, -delta, err))
 	}
 	_ = s.outcome(ctx, pool, ActionDecreaseTargetSize, nil)
 	return &externalgrpc.NodeGroupDecreaseTargetSizeResponse{}, nil
@@ -247,11 +248,11 @@ func (s *Server) NodeGroupDecreaseTargetSize(ctx context.Context, req *externalg
 // UnregisteredToForget picks -delta instances of pool whose Node has not
 // registered (not in registered, by provider id) and that are not being
 // deleted, or refuses when there are fewer.
-func UnregisteredToForget(pool *carvev1.NodePool, instances []Instance, registered map[string]bool, delta int32) ([]string, error) {
+func UnregisteredToForget(pool *carvev1.NodePool, instances []cloudprovider.Instance, registered map[string]bool, delta int32) ([]string, error) {
 	var ids []string
 	target := 0
 	for _, in := range instances {
-		if in.State == StateDeleting {
+		if in.State == cloudprovider.StateDeleting {
 			continue
 		}
 		target++

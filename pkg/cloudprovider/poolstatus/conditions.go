@@ -1,4 +1,4 @@
-package cloudprovider
+package poolstatus
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/cloudprovider"
+	"github.com/carve-dev/carve/pkg/cloudprovider/server"
 )
 
 // Reasons of the NodePool conditions other than ScaleRefused=True, whose
@@ -35,7 +37,7 @@ const (
 // maxConditionMessage is the most a metav1.Condition message may hold.
 const maxConditionMessage = 32768
 
-// Observed is what the status writer saw of a pool; PoolConditions decides
+// Observed is what the status writer saw of a pool; Conditions decides
 // the pool's conditions from it.
 type Observed struct {
 	// Served says the pool's platform is available in this build.
@@ -44,24 +46,24 @@ type Observed struct {
 	TargetErr error
 	// TargetSize and ReadySize are the sizes written to the status.
 	TargetSize, ReadySize int32
-	// Refusal and OutcomeKnown are the latest size change
-	// (ScaleOutcomes.Last): unknown since the start, carried out (nil), or
+	// server.Refusal and OutcomeKnown are the latest size change
+	// (server.ScaleOutcomes.Last): unknown since the start, carried out (nil), or
 	// refused.
-	Refusal      *Refusal
+	Refusal      *server.Refusal
 	OutcomeKnown bool
 	// Now stamps the conditions whose status changes.
 	Now metav1.Time
 }
 
-// PoolConditions returns pool's status conditions updated with o: Ready,
+// Conditions returns pool's status conditions updated with o: Ready,
 // ScalingUp and ScaleRefused are set, other types are kept, and a
 // condition's lastTransitionTime changes only when its status does.
-func PoolConditions(pool *carvev1.NodePool, o Observed) []metav1.Condition {
+func Conditions(pool *carvev1.NodePool, o Observed) []metav1.Condition {
 	conds := slices.Clone(pool.Status.Conditions)
 	set := func(typ string, status metav1.ConditionStatus, reason, format string, args ...any) {
 		meta.SetStatusCondition(&conds, metav1.Condition{
 			Type: typ, Status: status, Reason: reason,
-			Message:            truncate(fmt.Sprintf(format, args...), maxConditionMessage),
+			Message:            cloudprovider.Truncate(fmt.Sprintf(format, args...), maxConditionMessage),
 			ObservedGeneration: pool.Generation, LastTransitionTime: o.Now,
 		})
 	}

@@ -1,8 +1,7 @@
-package cloudprovider
+package server
 
 import (
 	"context"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,6 +10,7 @@ import (
 	"k8s.io/klog/v2"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/cloudprovider"
 )
 
 // ServerOption changes how NewServer builds a Server.
@@ -32,7 +32,7 @@ func WithBeforePodCheck(f func(ctx context.Context, node string)) ServerOption {
 }
 
 // WithOutcomes makes the Server report the outcome of every size change to
-// o, from which the StatusWriter writes the ScaleRefused condition.
+// o, from which poolstatus.Writer writes the ScaleRefused condition.
 func WithOutcomes(o *ScaleOutcomes) ServerOption {
 	return func(s *Server) { s.outcomes = o }
 }
@@ -61,7 +61,7 @@ const maxNoteLength = 1024
 // handful of writes, not one per loop.
 func (s *Server) outcome(ctx context.Context, pool *carvev1.NodePool, action string, err error) error {
 	if err == nil {
-		s.outcomes.record(pool.Name, nil)
+		s.outcomes.Record(pool.Name, nil)
 		return nil
 	}
 	r := AsRefusal(err)
@@ -69,7 +69,7 @@ func (s *Server) outcome(ctx context.Context, pool *carvev1.NodePool, action str
 		return err
 	}
 	klog.FromContext(ctx).Info("Refused", "nodeGroup", pool.Name, "action", action, "reason", r.Reason, "node", r.Node, "message", r.Error())
-	s.outcomes.record(pool.Name, r)
+	s.outcomes.Record(pool.Name, r)
 	if s.recorder != nil {
 		regarding := pool.DeepCopy()
 		// The reference would carry the resourceVersion, which every
@@ -80,15 +80,7 @@ func (s *Server) outcome(ctx context.Context, pool *carvev1.NodePool, action str
 		if r.Node != "" {
 			related = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: r.Node}}
 		}
-		s.recorder.Eventf(regarding, related, corev1.EventTypeWarning, r.Reason, action, "%s", truncate(r.Note(), maxNoteLength))
+		s.recorder.Eventf(regarding, related, corev1.EventTypeWarning, r.Reason, action, "%s", cloudprovider.Truncate(r.Note(), maxNoteLength))
 	}
 	return err
-}
-
-// truncate cuts s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n-3], "") + "..."
 }

@@ -1,4 +1,4 @@
-package cloudprovider_test
+package server_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/carve-dev/carve/pkg/cloudprovider"
 	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
 	"github.com/carve-dev/carve/pkg/cloudprovider/kwok"
+	"github.com/carve-dev/carve/pkg/cloudprovider/server"
 	ut "github.com/carve-dev/carve/pkg/util/testing"
 )
 
@@ -61,12 +62,12 @@ func (r *recorder) take() []event {
 }
 
 // newReportingServer is newServer with a recorder and scale outcomes.
-func newReportingServer(t *testing.T, objs ...client.Object) (*cloudprovider.Server, client.Client, *recorder, *cloudprovider.ScaleOutcomes) {
+func newReportingServer(t *testing.T, objs ...client.Object) (*server.Server, client.Client, *recorder, *server.ScaleOutcomes) {
 	t.Helper()
 	_, c := newServer(t, objs...)
-	rec, outcomes := &recorder{}, cloudprovider.NewScaleOutcomes()
-	s := cloudprovider.NewServer(c, c, map[carvev1.PlatformType]cloudprovider.Platform{carvev1.PlatformKwok: kwok.New(c, c)},
-		cloudprovider.WithRecorder(rec), cloudprovider.WithOutcomes(outcomes))
+	rec, outcomes := &recorder{}, server.NewScaleOutcomes()
+	s := server.NewServer(c, c, map[carvev1.PlatformType]cloudprovider.Platform{carvev1.PlatformKwok: kwok.New(c, c)},
+		server.WithRecorder(rec), server.WithOutcomes(outcomes))
 	return s, c, rec, outcomes
 }
 
@@ -112,9 +113,9 @@ func TestRefusalsRecordEvents(t *testing.T) {
 		wantReason string
 	}{
 		{
-			name: "session", pool: "cpu", wantReason: cloudprovider.ReasonSessionRunning,
+			name: "session", pool: "cpu", wantReason: server.ReasonSessionRunning,
 			call: func() error { return del("cpu", nodes[1]) },
-			want: []event{{Type: corev1.EventTypeWarning, Reason: cloudprovider.ReasonSessionRunning, Action: cloudprovider.ActionDeleteNodes,
+			want: []event{{Type: corev1.EventTypeWarning, Reason: server.ReasonSessionRunning, Action: server.ActionDeleteNodes,
 				Regarding: "cpu", Related: nodes[1].Name,
 				Note: "deleting node " + nodes[1].Name + ": it runs session alice/nb (carve never removes a node under a session); the node can go once the session ends (delete pod alice/nb to end it now)"}},
 		},
@@ -123,44 +124,44 @@ func TestRefusalsRecordEvents(t *testing.T) {
 			call: func() error { return del("cpu", nodes[0]) },
 		},
 		{
-			name: "below minSize", pool: "cpu", wantReason: cloudprovider.ReasonBelowMinSize,
+			name: "below minSize", pool: "cpu", wantReason: server.ReasonBelowMinSize,
 			call: func() error { _ = c.Delete(ctx, session); return del("cpu", nodes[1]) },
-			want: []event{{Type: corev1.EventTypeWarning, Reason: cloudprovider.ReasonBelowMinSize, Action: cloudprovider.ActionDeleteNodes,
+			want: []event{{Type: corev1.EventTypeWarning, Reason: server.ReasonBelowMinSize, Action: server.ActionDeleteNodes,
 				Regarding: "cpu", Related: nodes[1].Name,
 				Note: "deleting node " + nodes[1].Name + " from node group cpu: 0 nodes would be left, below minSize 1; lower spec.minSize of NodePool cpu to let the pool shrink further"}},
 		},
 		{
-			name: "base last node", pool: "base", wantReason: cloudprovider.ReasonBaseLastNode,
+			name: "base last node", pool: "base", wantReason: server.ReasonBaseLastNode,
 			call: func() error { return del("base", base[0]) },
-			want: []event{{Type: corev1.EventTypeWarning, Reason: cloudprovider.ReasonBaseLastNode, Action: cloudprovider.ActionDeleteNodes,
+			want: []event{{Type: corev1.EventTypeWarning, Reason: server.ReasonBaseLastNode, Action: server.ActionDeleteNodes,
 				Regarding: "base", Related: base[0].Name,
 				Note: "deleting node " + base[0].Name + " from node group base: the Base pool keeps its last node; a Base pool always keeps one node; to replace this one, let the pool grow first"}},
 		},
 		{
-			name: "above maxSize", pool: "cpu", wantReason: cloudprovider.ReasonAboveMaxSize,
+			name: "above maxSize", pool: "cpu", wantReason: server.ReasonAboveMaxSize,
 			call: func() error {
 				_, err := s.NodeGroupIncreaseSize(ctx, &externalgrpc.NodeGroupIncreaseSizeRequest{Id: "cpu", Delta: 3})
 				return err
 			},
-			want: []event{{Type: corev1.EventTypeWarning, Reason: cloudprovider.ReasonAboveMaxSize, Action: cloudprovider.ActionIncreaseSize,
+			want: []event{{Type: corev1.EventTypeWarning, Reason: server.ReasonAboveMaxSize, Action: server.ActionIncreaseSize,
 				Regarding: "cpu",
 				Note:      "increasing node group cpu by 3: target size 1 would exceed maxSize 3; raise spec.maxSize of NodePool cpu if it should grow further"}},
 		},
 		{
 			// Not a guard: no Event, the outcome stays.
-			name: "invalid delta", pool: "cpu", wantReason: cloudprovider.ReasonAboveMaxSize,
+			name: "invalid delta", pool: "cpu", wantReason: server.ReasonAboveMaxSize,
 			call: func() error {
 				_, err := s.NodeGroupIncreaseSize(ctx, &externalgrpc.NodeGroupIncreaseSizeRequest{Id: "cpu", Delta: 0})
 				return err
 			},
 		},
 		{
-			name: "registered nodes", pool: "cpu", wantReason: cloudprovider.ReasonNodesRegistered,
+			name: "registered nodes", pool: "cpu", wantReason: server.ReasonNodesRegistered,
 			call: func() error {
 				_, err := s.NodeGroupDecreaseTargetSize(ctx, &externalgrpc.NodeGroupDecreaseTargetSizeRequest{Id: "cpu", Delta: -1})
 				return err
 			},
-			want: []event{{Type: corev1.EventTypeWarning, Reason: cloudprovider.ReasonNodesRegistered, Action: cloudprovider.ActionDecreaseTargetSize,
+			want: []event{{Type: corev1.EventTypeWarning, Reason: server.ReasonNodesRegistered, Action: server.ActionDecreaseTargetSize,
 				Regarding: "cpu",
 				Note:      "decreasing target size of node group cpu by 1: only 0 of its 1 nodes are not registered; registered nodes are removed only through DeleteNodes; nothing to do: the autoscaler removes registered nodes through DeleteNodes"}},
 		},

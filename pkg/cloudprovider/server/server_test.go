@@ -1,4 +1,4 @@
-package cloudprovider_test
+package server_test
 
 import (
 	"context"
@@ -21,12 +21,13 @@ import (
 	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
 	"github.com/carve-dev/carve/pkg/cloudprovider/kwok"
 	"github.com/carve-dev/carve/pkg/cloudprovider/run"
+	"github.com/carve-dev/carve/pkg/cloudprovider/server"
 	ut "github.com/carve-dev/carve/pkg/util/testing"
 )
 
 // newServer is a Server over the kwok platform and a fake API holding objs;
 // the fake is both the cache and the live reader.
-func newServer(t *testing.T, objs ...client.Object) (*cloudprovider.Server, client.Client) {
+func newServer(t *testing.T, objs ...client.Object) (*server.Server, client.Client) {
 	t.Helper()
 	scheme, err := run.Scheme()
 	if err != nil {
@@ -35,13 +36,13 @@ func newServer(t *testing.T, objs ...client.Object) (*cloudprovider.Server, clie
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
 		WithIndex(&corev1.Pod{}, "spec.nodeName", func(o client.Object) []string { return []string{o.(*corev1.Pod).Spec.NodeName} }).
 		Build()
-	return cloudprovider.NewServer(c, c, map[carvev1.PlatformType]cloudprovider.Platform{carvev1.PlatformKwok: kwok.New(c, c)}), c
+	return server.NewServer(c, c, map[carvev1.PlatformType]cloudprovider.Platform{carvev1.PlatformKwok: kwok.New(c, c)}), c
 }
 
 func codeOf(err error) codes.Code { return status.Code(err) }
 
 // grow asks for n nodes of pool and returns the pool's nodes.
-func grow(t *testing.T, s *cloudprovider.Server, c client.Client, pool string, n int32) []corev1.Node {
+func grow(t *testing.T, s *server.Server, c client.Client, pool string, n int32) []corev1.Node {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := s.NodeGroupIncreaseSize(ctx, &externalgrpc.NodeGroupIncreaseSizeRequest{Id: pool, Delta: n}); err != nil {
@@ -283,7 +284,7 @@ func TestDecreaseTargetSizeForgetsOnlyUnregistered(t *testing.T) {
 	cloud := fake.NewClientBuilder().WithScheme(scheme).Build()
 	api := fake.NewClientBuilder().WithScheme(scheme).Build()
 	cache := fake.NewClientBuilder().WithScheme(scheme).WithObjects(pool).Build()
-	s := cloudprovider.NewServer(cache, api, map[carvev1.PlatformType]cloudprovider.Platform{carvev1.PlatformKwok: kwok.New(cloud, cache)})
+	s := server.NewServer(cache, api, map[carvev1.PlatformType]cloudprovider.Platform{carvev1.PlatformKwok: kwok.New(cloud, cache)})
 	if _, err := s.NodeGroupIncreaseSize(ctx, &externalgrpc.NodeGroupIncreaseSizeRequest{Id: "cpu", Delta: 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +354,7 @@ func TestRefreshReadsEachCachingPlatformOnce(t *testing.T) {
 	}
 	s, c := newServer(t, eks("gpu"), eks("cpu"), ut.MakeNodePool("kw", carvev1.NodePoolRoleCPU, 0, 10, "4", "16Gi").Obj())
 	r := &refreshing{}
-	s = cloudprovider.NewServer(c, c, map[carvev1.PlatformType]cloudprovider.Platform{
+	s = server.NewServer(c, c, map[carvev1.PlatformType]cloudprovider.Platform{
 		carvev1.PlatformKwok: kwok.New(c, c), carvev1.PlatformEKS: r,
 	})
 	if _, err := s.Refresh(context.Background(), &externalgrpc.RefreshRequest{}); err != nil {

@@ -1,4 +1,4 @@
-package cloudprovider
+package poolstatus
 
 import (
 	"context"
@@ -16,12 +16,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/cloudprovider"
+	"github.com/carve-dev/carve/pkg/cloudprovider/server"
 	ut "github.com/carve-dev/carve/pkg/util/testing"
 )
 
 // sizedPlatform reports a fixed target size, or err.
 type sizedPlatform struct {
-	Platform
+	cloudprovider.Platform
 	target int32
 	err    error
 }
@@ -72,12 +74,12 @@ func TestStatusSyncWritesConditions(t *testing.T) {
 		WithIndex(&corev1.Node{}, carvev1.LabelNodePool, func(o client.Object) []string { return []string{o.GetLabels()[carvev1.LabelNodePool]} }).
 		Build()
 	kwok := &sizedPlatform{target: 3}
-	outcomes := NewScaleOutcomes()
-	w := NewStatusWriter(nil, c, c, map[carvev1.PlatformType]Platform{carvev1.PlatformKwok: kwok}, outcomes)
+	outcomes := server.NewScaleOutcomes()
+	w := NewWriter(nil, c, c, map[carvev1.PlatformType]cloudprovider.Platform{carvev1.PlatformKwok: kwok}, outcomes)
 	now := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	w.now = func() metav1.Time { return now }
 	var notified []string
-	outcomes.notify(func(pool string) { notified = append(notified, pool) })
+	outcomes.Notify(func(pool string) { notified = append(notified, pool) })
 
 	get := func(name string) *carvev1.NodePool {
 		t.Helper()
@@ -110,16 +112,16 @@ func TestStatusSyncWritesConditions(t *testing.T) {
 	}
 
 	// A refusal, recorded twice (the autoscaler retrying), notifies once.
-	refusal := AsRefusal(CheckDeleteSize(get("cpu"), 1, 1, "cpu-a"))
-	outcomes.record("cpu", refusal)
-	outcomes.record("cpu", AsRefusal(CheckDeleteSize(get("cpu"), 1, 1, "cpu-a")))
+	refusal := server.AsRefusal(server.CheckDeleteSize(get("cpu"), 1, 1, "cpu-a"))
+	outcomes.Record("cpu", refusal)
+	outcomes.Record("cpu", server.AsRefusal(server.CheckDeleteSize(get("cpu"), 1, 1, "cpu-a")))
 	if diff := cmp.Diff([]string{"cpu"}, notified); diff != "" {
 		t.Errorf("pools enqueued by outcomes (-want +got):\n%s", diff)
 	}
 	np = sync("cpu", false)
 	refused := meta.FindStatusCondition(np.Status.Conditions, carvev1.NodePoolScaleRefused)
-	if refused == nil || refused.Status != metav1.ConditionTrue || refused.Reason != ReasonBelowMinSize || refused.Message != refusal.Note() {
-		t.Errorf("ScaleRefused = %+v, want True/%s with %q", refused, ReasonBelowMinSize, refusal.Note())
+	if refused == nil || refused.Status != metav1.ConditionTrue || refused.Reason != server.ReasonBelowMinSize || refused.Message != refusal.Note() {
+		t.Errorf("ScaleRefused = %+v, want True/%s with %q", refused, server.ReasonBelowMinSize, refusal.Note())
 	}
 
 	// The platform fails: Ready turns False, the error is returned for a
@@ -148,5 +150,21 @@ func TestStatusSyncWritesConditions(t *testing.T) {
 	err := w.sync(ctx, "cpu")
 	if _, known := outcomes.Last("cpu"); err != nil || known {
 		t.Errorf("sync of a deleted pool: %v, outcome still known %v", err, known)
+	}
+}
+
+func TestNodeCounts(t *testing.T) {
+	ready := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue}
+	notReady := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionFalse}
+	gone := metav1.Now()
+	nodes := []corev1.Node{
+		{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{ready}}},
+		{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{notReady}}},
+		{},
+		{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &gone}, Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{ready}}},
+	}
+	current, readyN := NodeCounts(nodes)
+	if current != 3 || readyN != 1 {
+		t.Errorf("NodeCounts = %d current, %d ready; want 3, 1", current, readyN)
 	}
 }

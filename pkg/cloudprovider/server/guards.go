@@ -1,4 +1,4 @@
-package cloudprovider
+package server
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/cloudprovider"
 )
 
 // AnnotationScaleDownDisabled is cluster-autoscaler's per-node scale-down
@@ -15,7 +16,7 @@ const AnnotationScaleDownDisabled = "cluster-autoscaler.kubernetes.io/scale-down
 // CheckIncrease decides whether pool, now at target size, may grow by delta.
 func CheckIncrease(pool *carvev1.NodePool, target, delta int32) error {
 	if delta <= 0 {
-		return Errorf(ErrInvalid, "increasing node group %s: delta must be positive, got %d", pool.Name, delta)
+		return cloudprovider.Errorf(cloudprovider.ErrInvalid, "increasing node group %s: delta must be positive, got %d", pool.Name, delta)
 	}
 	if int64(target)+int64(delta) > int64(pool.Spec.MaxSize) {
 		return refuse(ReasonAboveMaxSize, "", fmt.Sprintf("raise spec.maxSize of NodePool %s if it should grow further", pool.Name),

@@ -1,4 +1,4 @@
-package cloudprovider
+package server
 
 import "sync"
 
@@ -19,11 +19,11 @@ func NewScaleOutcomes() *ScaleOutcomes {
 	return &ScaleOutcomes{last: map[string]*Refusal{}}
 }
 
-// record stores r (nil: accepted) as pool's latest outcome and calls the
+// Record stores r (nil: accepted) as pool's latest outcome and calls the
 // change callback when it differs from the one before. Refusals with the same
 // reason and note count as the same, so an autoscaler retrying a refused
 // request every loop changes nothing.
-func (o *ScaleOutcomes) record(pool string, r *Refusal) {
+func (o *ScaleOutcomes) Record(pool string, r *Refusal) {
 	if o == nil {
 		return
 	}
@@ -57,8 +57,8 @@ func (o *ScaleOutcomes) Last(pool string) (r *Refusal, known bool) {
 	return r, known
 }
 
-// forget drops a pool that no longer exists.
-func (o *ScaleOutcomes) forget(pool string) {
+// Forget drops a pool that no longer exists.
+func (o *ScaleOutcomes) Forget(pool string) {
 	if o == nil {
 		return
 	}
@@ -67,9 +67,9 @@ func (o *ScaleOutcomes) forget(pool string) {
 	o.mu.Unlock()
 }
 
-// notify makes f be called with a pool's name whenever its outcome changes,
+// Notify makes f be called with a pool's name whenever its outcome changes,
 // and at once for every pool already known.
-func (o *ScaleOutcomes) notify(f func(pool string)) {
+func (o *ScaleOutcomes) Notify(f func(pool string)) {
 	if o == nil {
 		return
 	}
