@@ -41,14 +41,19 @@ func WithClientFactory(f ClientFactory) Option { return func(p *Platform) { p.ne
 // (a test server) with the given credentials, instead of AWS's endpoints
 // and the default credential chain.
 func WithEndpoint(baseEndpoint string, creds aws.CredentialsProvider) Option {
-	return WithClientFactory(func(region string) (API, error) {
+	return WithClientFactory(WithEndpointClient(baseEndpoint, creds))
+}
+
+// WithEndpointClient is the ClientFactory of WithEndpoint.
+func WithEndpointClient(baseEndpoint string, creds aws.CredentialsProvider) ClientFactory {
+	return func(region string) (API, error) {
 		return autoscaling.New(autoscaling.Options{
 			Region:       region,
 			BaseEndpoint: aws.String(baseEndpoint),
 			Credentials:  creds,
 			Retryer:      aws.NopRetryer{}, // cloudcall retries
 		}), nil
-	})
+	}
 }
 
 // WithPolicy sets the retry and deadline policy of cloud calls.

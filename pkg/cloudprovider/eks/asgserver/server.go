@@ -93,6 +93,7 @@ type Server struct {
 	nextActivity int
 	requests     int
 	autoSettle   time.Duration
+	maxPage      int
 	timers       []*time.Timer
 	closed       bool
 }
@@ -265,6 +266,15 @@ func (s *Server) FailLaunches(region, name, statusMessage string) {
 	if g, ok := s.groups[key(region, name)]; ok {
 		g.launchFailure = statusMessage
 	}
+}
+
+// MaxPage makes Describe* answer at most n records a page whatever
+// MaxRecords asks (AWS may answer fewer than asked, with a NextToken); 0
+// lifts the cap.
+func (s *Server) MaxPage(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxPage = n
 }
 
 // Inject makes the next n calls of action answer with f.
@@ -464,6 +474,15 @@ func page(form url.Values, def, limit int) (offset, size int, err *apiError) {
 	return offset, size, nil
 }
 
+func (s *Server) capPage(size int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.maxPage > 0 {
+		return min(size, s.maxPage)
+	}
+	return size
+}
+
 func nextToken(offset, size, total int) string {
 	if offset+size >= total {
 		return ""
@@ -487,6 +506,7 @@ func (s *Server) describeGroups(region string, form url.Values) (any, *apiError)
 	if err != nil {
 		return nil, err
 	}
+	size = s.capPage(size)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var groups []*group
@@ -538,6 +558,7 @@ func (s *Server) describeInstances(region string, form url.Values) (any, *apiErr
 	if err != nil {
 		return nil, err
 	}
+	size = s.capPage(size)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var all []xmlInstance
@@ -563,6 +584,7 @@ func (s *Server) describeActivities(region string, form url.Values) (any, *apiEr
 	if err != nil {
 		return nil, err
 	}
+	size = s.capPage(size)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var all []xmlActivity
