@@ -55,7 +55,9 @@ func ids(t *testing.T, p *Platform, pool *carvev1.NodePool, state cloudprovider.
 	return out
 }
 
-func instanceID(providerID string) string { return providerID[strings.LastIndexByte(providerID, '/')+1:] }
+func instanceID(providerID string) string {
+	return providerID[strings.LastIndexByte(providerID, '/')+1:]
+}
 
 func TestThrottlingIsRetried(t *testing.T) {
 	e := newEnv(t)
