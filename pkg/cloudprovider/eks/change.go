@@ -188,15 +188,25 @@ func (p *Platform) terminate(ctx context.Context, k groupKey, ids []string) []er
 			return err
 		})
 	}
+	// done records terminated instances: AWS lowered the desired capacity
+	// by one each, whether the cache knew them or not.
 	done := func(ids ...string) {
 		p.storeChange(k, func(s *snapshot) {
 			for i := range s.instances {
-				if slices.Contains(ids, s.instances[i].id) && !deleting(s.instances[i].state) {
+				if slices.Contains(ids, s.instances[i].id) {
 					s.instances[i].state = types.LifecycleStateTerminating
-					s.desired--
 				}
 			}
+			s.desired -= int32(len(ids))
 		})
+	}
+	// An instance AWS no longer knows left behind the cache's back, with or
+	// without lowering the desired capacity: read the group again.
+	vanished := func() []error {
+		if _, err := p.fetch(ctx, k); err != nil {
+			return []error{fmt.Errorf("reading Auto Scaling group %s again after an instance vanished: %w", k, err)}
+		}
+		return nil
 	}
 	if len(ids) == 1 {
 		err = one(ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{InstanceId: aws.String(ids[0])}, ids[0]+" of "+k.String())
@@ -204,9 +214,12 @@ func (p *Platform) terminate(ctx context.Context, k groupKey, ids []string) []er
 		err = one(ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{AutoScalingGroupName: aws.String(k.name), InstanceIds: ids},
 			fmt.Sprintf("%s of %s", strings.Join(ids, ","), k))
 	}
-	if err == nil || instanceNotFound(err) && len(ids) == 1 {
+	if err == nil {
 		done(ids...)
 		return nil
+	}
+	if len(ids) == 1 && instanceNotFound(err) {
+		return vanished()
 	}
 	if len(ids) == 1 || errors.Is(err, cloudprovider.ErrTransient) {
 		return []error{fmt.Errorf("terminating %s: %w", strings.Join(ids, ","), err)}
@@ -217,16 +230,23 @@ func (p *Platform) terminate(ctx context.Context, k groupKey, ids []string) []er
 		return []error{fmt.Errorf("terminating %s: %w (and reading the group again: %w)", strings.Join(ids, ","), err, ferr)}
 	}
 	var errs []error
+	gone := false
 	for _, id := range ids {
 		if in, ok := fresh.find(id); !ok || deleting(in.state) {
 			continue // gone or going already
 		}
 		err := one(ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{InstanceId: aws.String(id)}, id+" of "+k.String())
-		if err != nil && !instanceNotFound(err) {
+		switch {
+		case err == nil:
+			done(id)
+		case instanceNotFound(err):
+			gone = true
+		default:
 			errs = append(errs, fmt.Errorf("terminating %s: %w", id, err))
-			continue
 		}
-		done(id)
+	}
+	if gone {
+		errs = append(errs, vanished()...)
 	}
 	return errs
 }

@@ -540,3 +540,27 @@ func TestRefreshReadBeforeAChangeDoesNotUndoIt(t *testing.T) {
 		t.Errorf("target size after a refresh that read before Create(2) = %d, want 2", got)
 	}
 }
+
+func TestPoolsInTwoRegions(t *testing.T) {
+	e := newEnv(t)
+	east := e.group(asgserver.GroupSpec{Name: "nodes", DesiredCapacity: 1})
+	e.srv.AddGroup(asgserver.GroupSpec{Name: "nodes", Region: "eu-west-1", MaxSize: 5, DesiredCapacity: 3})
+	west := poolFor("west", "nodes")
+	west.Spec.Platform.EKS.Region = "eu-west-1"
+	e.srv.SettleAll()
+	e.refresh(t, east, west)
+	if got := e.srv.Calls("DescribeAutoScalingGroups"); got != 2 {
+		t.Errorf("DescribeAutoScalingGroups calls = %d, want one per region", got)
+	}
+	for pool, want := range map[*carvev1.NodePool]int32{east: 1, west: 3} {
+		if got, err := e.p.TargetSize(ctxFor(t), pool); err != nil || got != want {
+			t.Errorf("TargetSize(%s) = %d, %v; want %d", pool.Name, got, err, want)
+		}
+	}
+	if err := e.p.Create(ctxFor(t), west, 1); err != nil {
+		t.Fatal(err)
+	}
+	if e.srv.Desired("eu-west-1", "nodes") != 4 || e.srv.Desired(region, "nodes") != 1 {
+		t.Errorf("Create in eu-west-1 changed the wrong group: west %d, east %d", e.srv.Desired("eu-west-1", "nodes"), e.srv.Desired(region, "nodes"))
+	}
+}
