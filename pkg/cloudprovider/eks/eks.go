@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 
@@ -52,6 +53,7 @@ func WithEndpointClient(baseEndpoint string, creds aws.CredentialsProvider) Clie
 			BaseEndpoint: aws.String(baseEndpoint),
 			Credentials:  creds,
 			Retryer:      aws.NopRetryer{}, // cloudcall retries
+			HTTPClient:   bodyGuard{awshttp.NewBuildableClient()},
 		}), nil
 	}
 }
@@ -123,6 +125,10 @@ func New(ctx context.Context, opts ...Option) (*Platform, error) {
 			return autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) {
 				o.Region = region
 				o.Retryer = aws.NopRetryer{} // only this client's: STS keeps its retries
+				if o.HTTPClient == nil {
+					o.HTTPClient = awshttp.NewBuildableClient()
+				}
+				o.HTTPClient = bodyGuard{o.HTTPClient}
 			}), nil
 		}
 	}

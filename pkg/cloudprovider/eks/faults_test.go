@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"google.golang.org/grpc/codes"
@@ -562,5 +563,37 @@ func TestPoolsInTwoRegions(t *testing.T) {
 	}
 	if e.srv.Desired("eu-west-1", "nodes") != 4 || e.srv.Desired(region, "nodes") != 1 {
 		t.Errorf("Create in eu-west-1 changed the wrong group: west %d, east %d", e.srv.Desired("eu-west-1", "nodes"), e.srv.Desired(region, "nodes"))
+	}
+}
+
+// TestManyPagedReads reads 100 groups in pages of 30, 100 times over one
+// kept-alive connection with the client the platform builds: without
+// bodyGuard, some of these reads failed with "use of closed network
+// connection".
+func TestManyPagedReads(t *testing.T) {
+	srv := asgserver.New(t)
+	var names []string
+	for i := range 100 {
+		names = append(names, fmt.Sprintf("g-%03d", i))
+		srv.AddGroup(asgserver.GroupSpec{Name: names[i], MaxSize: 4, DesiredCapacity: int32(i % 4)})
+	}
+	srv.SettleAll()
+	srv.MaxPage(30)
+	c, err := WithEndpointClient(srv.URL, credentials.NewStaticCredentialsProvider(srv.AccessKeyID, srv.SecretAccessKey, ""))(region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 100 {
+		in := &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: names, MaxRecords: aws.Int32(100)}
+		for page := 0; ; page++ {
+			out, err := c.DescribeAutoScalingGroups(context.Background(), in)
+			if err != nil {
+				t.Fatalf("round %d, page %d: %v", round, page, err)
+			}
+			if out.NextToken == nil {
+				break
+			}
+			in.NextToken = out.NextToken
+		}
 	}
 }

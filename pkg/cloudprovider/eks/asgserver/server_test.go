@@ -11,14 +11,27 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/smithy-go"
 )
 
+// bodyGuard hides the request body's WriteTo, as the eks platform's does
+// (see its transport.go): the SDK closes the body when the answer arrives,
+// and a WriteTo after Close fails the transport's final read of it.
+type bodyGuard struct{ client aws.HTTPClient }
+
+func (g bodyGuard) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = struct{ io.ReadCloser }{r.Body}
+	}
+	return g.client.Do(r)
+}
+
 func client(s *Server, secret string) *autoscaling.Client {
 	return autoscaling.New(autoscaling.Options{
-		Region: Region, BaseEndpoint: aws.String(s.URL), Retryer: aws.NopRetryer{},
+		Region: Region, BaseEndpoint: aws.String(s.URL), Retryer: aws.NopRetryer{}, HTTPClient: bodyGuard{awshttp.NewBuildableClient()},
 		Credentials: credentials.NewStaticCredentialsProvider(s.AccessKeyID, secret, ""),
 	})
 }
