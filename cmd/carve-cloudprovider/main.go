@@ -38,19 +38,24 @@ func main() {
 	key := fs.String("key", "", "Server private key (PEM).")
 	cacert := fs.String("cacert", "", "CA (PEM) that client certificates must chain to; requires and verifies client certificates (mTLS).")
 	allowInsecure := fs.Bool("insecure", false, "Serve plaintext gRPC when no --cert/--key are given.")
+	platformList := fs.String("platforms", "", "Comma-separated platform types to serve (Kwok, EKS); empty serves all of them. NodePools of other types are not offered to the autoscaler.")
 	bootDelay := fs.Duration("kwok-boot-delay", 0, "How long a new kwok instance boots before its Node appears (listed as creating meanwhile, as a cloud VM is); 0 creates it at once.")
 	klog.InitFlags(fs)
 	_ = fs.Parse(os.Args[1:])
 	ctrllog.SetLogger(klog.NewKlogr())
 
-	if err := runMain(*kubeconfig, *address, *cert, *key, *cacert, *allowInsecure, *bootDelay); err != nil {
+	if err := runMain(*kubeconfig, *address, *cert, *key, *cacert, *allowInsecure, *platformList, *bootDelay); err != nil {
 		fmt.Fprintln(os.Stderr, "carve-cloudprovider:", err)
 		os.Exit(1)
 	}
 }
 
-func runMain(kubeconfig, address, cert, key, cacert string, allowInsecure bool, bootDelay time.Duration) error {
+func runMain(kubeconfig, address, cert, key, cacert string, allowInsecure bool, platformList string, bootDelay time.Duration) error {
 	tlsCfg, err := run.TLSConfig(cert, key, cacert, allowInsecure)
+	if err != nil {
+		return err
+	}
+	served, err := run.ParsePlatforms(platformList)
 	if err != nil {
 		return err
 	}
@@ -60,5 +65,5 @@ func runMain(kubeconfig, address, cert, key, cacert string, allowInsecure bool, 
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return run.Run(ctx, cfg, run.Options{Address: address, TLS: tlsCfg, KwokBootDelay: bootDelay})
+	return run.Run(ctx, cfg, run.Options{Address: address, TLS: tlsCfg, KwokBootDelay: bootDelay, Platforms: served})
 }

@@ -30,7 +30,8 @@ var (
 	// ErrTransient: the platform could not be reached or throttled the call;
 	// the same call may succeed later.
 	ErrTransient = errors.New("temporarily unavailable")
-	// ErrUnsupported: the pool's platform is not available in this build.
+	// ErrUnsupported: the pool's platform is not served (not in this build, or
+	// left out by carve-cloudprovider's --platforms flag).
 	ErrUnsupported = errors.New("unsupported")
 )
 

@@ -175,6 +175,7 @@ func TestCloudProviderAcceptsArgs(t *testing.T) {
 		cloudProviderTLS,
 		cloudProviderInsecure,
 		"cloudProvider: {enabled: true, logVerbosity: 5, tls: {secretName: x}}",
+		"cloudProvider: {enabled: true, tls: {secretName: x}, platforms: [EKS, Kwok]}",
 	} {
 		d := named[*appsv1.Deployment](t, render(t, "carve", "carve-system", values), "carve-system", "carve-cloudprovider")
 		args := d.Spec.Template.Spec.Containers[0].Args
@@ -183,6 +184,9 @@ func TestCloudProviderAcceptsArgs(t *testing.T) {
 			t.Errorf("values %q: carve-cloudprovider %s -h: %v\n%s", values, strings.Join(args, " "), err, lastLines(out, 5))
 		}
 		f := flags(t, args)
+		if _, err := providerrun.ParsePlatforms(f["platforms"]); err != nil {
+			t.Errorf("values %q: --platforms=%q is refused: %v", values, f["platforms"], err)
+		}
 		local := func(p string) string {
 			if p == "" {
 				return ""
@@ -230,5 +234,24 @@ func TestCloudProviderRBAC(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantRole, named[*rbacv1.Role](t, objs, "default", "carve-cloudprovider-events").Rules); diff != "" {
 		t.Errorf("Role rules (-want +got):\n%s", diff)
+	}
+}
+
+// TestCloudProviderPlatformsAndServiceAccount: platforms reach the binary's
+// --platforms flag, and the ServiceAccount carries the annotations that IRSA
+// and workload identity read.
+func TestCloudProviderPlatformsAndServiceAccount(t *testing.T) {
+	values := "cloudProvider: {enabled: true, tls: {secretName: x}, platforms: [EKS], serviceAccount: {annotations: {eks.amazonaws.com/role-arn: 'arn:aws:iam::111122223333:role/carve'}}}"
+	objs := render(t, "carve", "carve-system", values)
+	d := named[*appsv1.Deployment](t, objs, "carve-system", "carve-cloudprovider")
+	if got := flags(t, d.Spec.Template.Spec.Containers[0].Args)["platforms"]; got != "EKS" {
+		t.Errorf("--platforms = %q, want EKS", got)
+	}
+	sa := named[*corev1.ServiceAccount](t, objs, "carve-system", "carve-cloudprovider")
+	if got := sa.Annotations["eks.amazonaws.com/role-arn"]; got != "arn:aws:iam::111122223333:role/carve" {
+		t.Errorf("ServiceAccount annotations %v, want the IRSA role", sa.Annotations)
+	}
+	if _, err := helm(t, "template", "carve", chartDir, "--set", "cloudProvider.enabled=true", "--set", "cloudProvider.insecure=true", "--set", "cloudProvider.platforms={GCE}"); err == nil {
+		t.Error("platforms [GCE] rendered; want the schema to refuse it")
 	}
 }

@@ -71,7 +71,7 @@ func Conditions(pool *carvev1.NodePool, o Observed) []metav1.Condition {
 	switch {
 	case !o.Served:
 		set(carvev1.NodePoolReady, metav1.ConditionFalse, ReasonPlatformUnavailable,
-			"platform %s is not available in this carve-cloudprovider: the autoscaler is not offered this pool", platform)
+			"platform %s is not served by this carve-cloudprovider (see its --platforms flag): the autoscaler is not offered this pool", platform)
 		set(carvev1.NodePoolScalingUp, metav1.ConditionUnknown, ReasonPlatformUnavailable, "the target size is not known")
 	case o.TargetErr != nil:
 		set(carvev1.NodePoolReady, metav1.ConditionFalse, ReasonPlatformError, "reading the target size from platform %s: %v", platform, o.TargetErr)

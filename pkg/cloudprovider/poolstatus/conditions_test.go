@@ -43,7 +43,7 @@ func TestConditions(t *testing.T) {
 		"platform not in this build": {
 			obs: Observed{Served: false},
 			want: []metav1.Condition{
-				cond(carvev1.NodePoolReady, metav1.ConditionFalse, ReasonPlatformUnavailable, "platform Kwok is not available in this carve-cloudprovider: the autoscaler is not offered this pool", now),
+				cond(carvev1.NodePoolReady, metav1.ConditionFalse, ReasonPlatformUnavailable, "platform Kwok is not served by this carve-cloudprovider (see its --platforms flag): the autoscaler is not offered this pool", now),
 				cond(carvev1.NodePoolScalingUp, metav1.ConditionUnknown, ReasonPlatformUnavailable, "the target size is not known", now), noneRefused},
 		},
 		"platform failing": {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -22,6 +24,7 @@ import (
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/cloudprovider"
+	"github.com/carve-dev/carve/pkg/cloudprovider/eks"
 	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
 	"github.com/carve-dev/carve/pkg/cloudprovider/kwok"
 	"github.com/carve-dev/carve/pkg/cloudprovider/poolstatus"
@@ -43,6 +46,57 @@ type Options struct {
 	// KwokBootDelay is how long a new kwok instance boots before its Node
 	// appears (kwok.WithBootDelay); 0 creates the Node at once.
 	KwokBootDelay time.Duration
+	// Platforms are the platform types served; nil means all of them
+	// (AllPlatforms). A NodePool of a type not served is not offered to the
+	// autoscaler, and its Ready condition says so.
+	Platforms []carvev1.PlatformType
+}
+
+// AllPlatforms are the platform types carve-cloudprovider can serve.
+var AllPlatforms = []carvev1.PlatformType{carvev1.PlatformKwok, carvev1.PlatformEKS}
+
+// ParsePlatforms reads a comma-separated list of platform types
+// ("Kwok,EKS"), matching case-insensitively; "" means all of them.
+func ParsePlatforms(list string) ([]carvev1.PlatformType, error) {
+	if strings.TrimSpace(list) == "" {
+		return AllPlatforms, nil
+	}
+	var out []carvev1.PlatformType
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		i := slices.IndexFunc(AllPlatforms, func(t carvev1.PlatformType) bool { return strings.EqualFold(string(t), name) })
+		if i < 0 {
+			return nil, fmt.Errorf("unknown platform %q: want a comma-separated list of %v", name, AllPlatforms)
+		}
+		if !slices.Contains(out, AllPlatforms[i]) {
+			out = append(out, AllPlatforms[i])
+		}
+	}
+	return out, nil
+}
+
+// platforms builds the backends of the served platform types.
+func platforms(ctx context.Context, o Options, live client.Client, nodes *cloudprovider.PoolNodes) (map[carvev1.PlatformType]cloudprovider.Platform, error) {
+	served := o.Platforms
+	if served == nil {
+		served = AllPlatforms
+	}
+	out := map[carvev1.PlatformType]cloudprovider.Platform{}
+	for _, t := range served {
+		switch t {
+		case carvev1.PlatformKwok:
+			out[t] = kwok.New(live, nodes, kwok.WithBootDelay(o.KwokBootDelay))
+		case carvev1.PlatformEKS:
+			p, err := eks.New(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("setting up the EKS platform: %w", err)
+			}
+			out[t] = p
+		default:
+			return nil, fmt.Errorf("platform %s is not available in this build", t)
+		}
+	}
+	return out, nil
 }
 
 // gracePeriod bounds how long in-flight calls may finish on shutdown.
@@ -91,8 +145,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating the API client: %w", err)
 	}
-	platforms := map[carvev1.PlatformType]cloudprovider.Platform{
-		carvev1.PlatformKwok: kwok.New(live, pools, kwok.WithBootDelay(o.KwokBootDelay)),
+	platforms, err := platforms(ctx, o, live, pools)
+	if err != nil {
+		return err
 	}
 	recorder, err := startEvents(ctx, cfg, scheme)
 	if err != nil {

@@ -87,7 +87,7 @@ func (s *Server) group(ctx context.Context, id string) (*carvev1.NodePool, cloud
 	}
 	p, ok := s.platforms[pool.Spec.Platform.Type]
 	if !ok {
-		return nil, nil, cloudprovider.Errorf(cloudprovider.ErrUnsupported, "node group %s: platform %s is not available in this carve-cloudprovider", id, pool.Spec.Platform.Type)
+		return nil, nil, cloudprovider.Errorf(cloudprovider.ErrUnsupported, "node group %s: platform %s is not served by this carve-cloudprovider (see its --platforms flag)", id, pool.Spec.Platform.Type)
 	}
 	return pool, p, nil
 }

@@ -142,7 +142,7 @@ func TestUnservedPoolIsNotReady(t *testing.T) {
 		carvev1.NodePoolScalingUp:    "Unknown/" + poolstatus.ReasonPlatformUnavailable,
 		carvev1.NodePoolScaleRefused: "False/" + poolstatus.ReasonNoneRefused,
 	})
-	if c := meta.FindStatusCondition(np.Status.Conditions, carvev1.NodePoolReady); c.Message != "platform EKS is not available in this carve-cloudprovider: the autoscaler is not offered this pool" {
+	if c := meta.FindStatusCondition(np.Status.Conditions, carvev1.NodePoolReady); c.Message != "platform EKS is not served by this carve-cloudprovider (see its --platforms flag): the autoscaler is not offered this pool" {
 		t.Errorf("Ready message = %q", c.Message)
 	}
 	_, err := cp.NodeGroupTargetSize(t.Context(), &externalgrpc.NodeGroupTargetSizeRequest{Id: pool.Name})

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
 	"github.com/carve-dev/carve/pkg/cloudprovider/run"
 	"github.com/carve-dev/carve/pkg/cloudprovider/server"
@@ -81,6 +82,9 @@ func setup(ctx context.Context, c *framework.Cluster) (<-chan error, error) {
 	stopped := make(chan error, 1)
 	go func() {
 		stopped <- run.Run(ctx, c.Config, run.Options{Address: "127.0.0.1:0", Ready: func(a net.Addr) { addr <- a },
+			// Only kwok: the EKS pool of TestUnservedPoolIsNotReady stands for
+			// a platform this carve-cloudprovider does not serve.
+			Platforms: []carvev1.PlatformType{carvev1.PlatformKwok},
 			ServerOptions: []server.ServerOption{server.WithBeforePodCheck(func(ctx context.Context, node string) {
 				if f := beforePodCheck.Load(); f != nil {
 					(*f)(ctx, node)
