@@ -81,6 +81,9 @@ func NodeFromTemplate(pool *carvev1.NodePool, name string) *corev1.Node {
 		capacity = corev1.ResourceList{}
 	}
 	allocatable := Allocatable(pool)
+	if allocatable == nil {
+		allocatable = corev1.ResourceList{}
+	}
 	for _, rl := range []corev1.ResourceList{capacity, allocatable} {
 		if _, ok := rl[corev1.ResourcePods]; !ok {
 			rl[corev1.ResourcePods] = resource.MustParse("110")
