@@ -3,6 +3,7 @@ package poolstatus
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,6 +33,14 @@ const (
 	// ScaleRefused=False: nothing was refused since carve-cloudprovider
 	// started (written only when the pool has no ScaleRefused condition).
 	ReasonNoneRefused = "NoneRefused"
+	// TemplateMatches=True: the platform and the first Ready node agree
+	// with the template.
+	ReasonTemplateAgrees = "TemplateAgrees"
+	// TemplateMatches=False: they differ; the message lists how.
+	ReasonTemplateDiffers = "TemplateDiffers"
+	// TemplateMatches=Unknown: no Ready node yet, and the platform says
+	// nothing of its nodes.
+	ReasonNothingToCompare = "NothingToCompare"
 )
 
 // maxConditionMessage is the most a metav1.Condition message may hold.
@@ -51,6 +60,11 @@ type Observed struct {
 	// refused.
 	Refusal      *server.Refusal
 	OutcomeKnown bool
+	// TemplateDiffs are the differences from the template the platform
+	// (TemplateChecker) and the first Ready node (NodeDifferences) show;
+	// TemplateChecked says either had something to compare.
+	TemplateDiffs   []string
+	TemplateChecked bool
 	// Now stamps the conditions whose status changes.
 	Now metav1.Time
 }
@@ -94,6 +108,16 @@ func Conditions(pool *carvev1.NodePool, o Observed) []metav1.Condition {
 		set(carvev1.NodePoolScaleRefused, metav1.ConditionFalse, ReasonScaleAccepted, "the latest size change asked for was carried out")
 	case meta.FindStatusCondition(conds, carvev1.NodePoolScaleRefused) == nil:
 		set(carvev1.NodePoolScaleRefused, metav1.ConditionFalse, ReasonNoneRefused, "no size change was refused since carve-cloudprovider started")
+	}
+	switch {
+	case len(o.TemplateDiffs) > 0:
+		set(carvev1.NodePoolTemplateMatches, metav1.ConditionFalse, ReasonTemplateDiffers,
+			"the pool's nodes differ from spec.template, on which the autoscaler scales the pool from zero: %s; correct the template or the platform's group",
+			strings.Join(o.TemplateDiffs, "; "))
+	case o.TemplateChecked:
+		set(carvev1.NodePoolTemplateMatches, metav1.ConditionTrue, ReasonTemplateAgrees, "the platform and the pool's nodes agree with spec.template")
+	default:
+		set(carvev1.NodePoolTemplateMatches, metav1.ConditionUnknown, ReasonNothingToCompare, "no Ready node yet, and platform %s says nothing of its nodes", platform)
 	}
 	return conds
 }

@@ -23,12 +23,16 @@ func TestConditions(t *testing.T) {
 	noneRefused := cond(carvev1.NodePoolScaleRefused, metav1.ConditionFalse, ReasonNoneRefused, "no size change was refused since carve-cloudprovider started", now)
 	idle := cond(carvev1.NodePoolScalingUp, metav1.ConditionFalse, ReasonNodesReady, "all 2 nodes asked for are Ready", now)
 	belowMin := server.CheckDeleteSize(ut.MakeNodePool("cpu", carvev1.NodePoolRoleCPU, 2, 5, "4", "16Gi").Obj(), 2, 1, "cpu-a").(*server.Refusal)
+	unchecked := cond(carvev1.NodePoolTemplateMatches, metav1.ConditionUnknown, ReasonNothingToCompare, "no Ready node yet, and platform Kwok says nothing of its nodes", now)
 	foreign := metav1.Condition{Type: "Audited", Status: metav1.ConditionTrue, Reason: "ByTool", LastTransitionTime: before}
 
 	tests := map[string]struct {
 		existing []metav1.Condition
 		obs      Observed
 		want     []metav1.Condition
+		// template is the TemplateMatches condition wanted (default:
+		// unchecked), after want.
+		template *metav1.Condition
 	}{
 		"new pool, nothing asked for": {
 			obs: Observed{Served: true},
@@ -71,6 +75,19 @@ func TestConditions(t *testing.T) {
 			obs:      Observed{Served: true, TargetSize: 2, ReadySize: 2},
 			want:     []metav1.Condition{cond(carvev1.NodePoolScaleRefused, metav1.ConditionTrue, server.ReasonBelowMinSize, "x", before), served, idle},
 		},
+		"the template differs": {
+			obs: Observed{Served: true, TargetSize: 2, ReadySize: 2, TemplateChecked: true,
+				TemplateDiffs: []string{"node cpu-a has allocatable cpu 3; the template says 4", "node cpu-a has no label zone"}},
+			want: []metav1.Condition{served, idle, noneRefused},
+			template: &metav1.Condition{Type: carvev1.NodePoolTemplateMatches, Status: metav1.ConditionFalse, Reason: ReasonTemplateDiffers, ObservedGeneration: 3, LastTransitionTime: now,
+				Message: "the pool's nodes differ from spec.template, on which the autoscaler scales the pool from zero: node cpu-a has allocatable cpu 3; the template says 4; node cpu-a has no label zone; correct the template or the platform's group"},
+		},
+		"the template agrees": {
+			obs:  Observed{Served: true, TargetSize: 2, ReadySize: 2, TemplateChecked: true},
+			want: []metav1.Condition{served, idle, noneRefused},
+			template: &metav1.Condition{Type: carvev1.NodePoolTemplateMatches, Status: metav1.ConditionTrue, Reason: ReasonTemplateAgrees, ObservedGeneration: 3, LastTransitionTime: now,
+				Message: "the platform and the pool's nodes agree with spec.template"},
+		},
 		"unchanged status keeps its transition time, other types stay": {
 			existing: []metav1.Condition{foreign,
 				cond(carvev1.NodePoolReady, metav1.ConditionTrue, ReasonServed, "old message", before)},
@@ -87,7 +104,11 @@ func TestConditions(t *testing.T) {
 			pool.Status.Conditions = tc.existing
 			tc.obs.Now = now
 			got := Conditions(pool, tc.obs)
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			want := append(tc.want, unchecked)
+			if tc.template != nil {
+				want[len(want)-1] = *tc.template
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("Conditions (-want +got):\n%s", diff)
 			}
 		})

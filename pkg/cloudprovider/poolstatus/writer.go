@@ -3,6 +3,7 @@ package poolstatus
 import (
 	"context"
 	"errors"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -22,7 +23,9 @@ import (
 // Writer keeps each NodePool's status (target, current and ready
 // sizes, and the conditions of Conditions) current. It is driven by
 // NodePool and Node events from the provider's informers and by changes of
-// the pools' scale outcomes, never by polling, and writes only when
+// the pools' scale outcomes; pools of platforms that cache their cloud are
+// also looked at again every minute (from that cache, no cloud call). It
+// writes only when
 // something changed, so `kubectl get np` shows what the autoscaler sees.
 type Writer struct {
 	informers cache.Informers
@@ -145,7 +148,13 @@ func (w *Writer) sync(ctx context.Context, name string) error {
 	}
 	obs.TargetSize = want.TargetSize
 	obs.Refusal, obs.OutcomeKnown = w.outcomes.Last(name)
+	obs.TemplateDiffs, obs.TemplateChecked = w.templateDiffs(ctx, pool, p, nodes.Items)
 	want.Conditions = Conditions(pool, obs)
+	if _, caches := p.(cloudprovider.Refresher); caches || isTemplateChecker(p) {
+		// What these platforms say changes without an event here (a
+		// refresh, a MachineSet's annotations): look again later.
+		w.queue.AddAfter(name, resyncPeriod)
+	}
 	if equalStatus(want, &pool.Status) {
 		return obs.TargetErr
 	}
@@ -156,6 +165,32 @@ func (w *Writer) sync(ctx context.Context, name string) error {
 		return nil
 	}
 	return errors.Join(obs.TargetErr, err)
+}
+
+// resyncPeriod is how often the status of a pool whose platform caches its
+// cloud is written again from that cache.
+const resyncPeriod = time.Minute
+
+func isTemplateChecker(p cloudprovider.Platform) bool {
+	_, ok := p.(cloudprovider.TemplateChecker)
+	return ok
+}
+
+// templateDiffs gathers what the platform (from its cache) and the first
+// Ready node say differs from the pool's template.
+func (w *Writer) templateDiffs(ctx context.Context, pool *carvev1.NodePool, p cloudprovider.Platform, nodes []corev1.Node) (diffs []string, checked bool) {
+	if tc, ok := p.(cloudprovider.TemplateChecker); ok {
+		d, err := tc.TemplateDifferences(ctx, pool)
+		if err == nil {
+			diffs, checked = d, true
+		} else {
+			klog.FromContext(ctx).V(2).Info("Platform could not compare its nodes with the NodePool template", "pool", pool.Name, "err", err)
+		}
+	}
+	if firstReady(nodes) != nil {
+		diffs, checked = append(diffs, NodeDifferences(pool, nodes)...), true
+	}
+	return diffs, checked
 }
 
 // NodeCounts counts the nodes that are not being deleted, and of those the

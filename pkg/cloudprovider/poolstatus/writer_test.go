@@ -101,7 +101,9 @@ func TestStatusSyncWritesConditions(t *testing.T) {
 	if got, want := [3]int32{np.Status.TargetSize, np.Status.CurrentSize, np.Status.ReadySize}, [3]int32{3, 2, 1}; got != want {
 		t.Errorf("target, current, ready = %v, want %v", got, want)
 	}
-	want := []string{"Ready=True/Served", "ScalingUp=True/WaitingForNodes", "ScaleRefused=False/NoneRefused"}
+	// The test's Nodes have no allocatable at all: they differ from the
+	// template.
+	want := []string{"Ready=True/Served", "ScalingUp=True/WaitingForNodes", "ScaleRefused=False/NoneRefused", "TemplateMatches=False/TemplateDiffers"}
 	if diff := cmp.Diff(want, conditionSummary(np.Status.Conditions)); diff != "" {
 		t.Errorf("conditions (-want +got):\n%s", diff)
 	}
@@ -128,7 +130,7 @@ func TestStatusSyncWritesConditions(t *testing.T) {
 	// retry, the last known target stays.
 	kwok.err = errors.New("throttled")
 	np = sync("cpu", true)
-	want = []string{"Ready=False/PlatformError", "ScalingUp=Unknown/PlatformError", "ScaleRefused=True/BelowMinSize"}
+	want = []string{"Ready=False/PlatformError", "ScalingUp=Unknown/PlatformError", "ScaleRefused=True/BelowMinSize", "TemplateMatches=False/TemplateDiffers"}
 	if diff := cmp.Diff(want, conditionSummary(np.Status.Conditions)); diff != "" {
 		t.Errorf("conditions with a failing platform (-want +got):\n%s", diff)
 	}
@@ -138,7 +140,7 @@ func TestStatusSyncWritesConditions(t *testing.T) {
 
 	// A platform this build lacks: not served.
 	np = sync("eks", false)
-	want = []string{"Ready=False/PlatformUnavailable", "ScalingUp=Unknown/PlatformUnavailable", "ScaleRefused=False/NoneRefused"}
+	want = []string{"Ready=False/PlatformUnavailable", "ScalingUp=Unknown/PlatformUnavailable", "ScaleRefused=False/NoneRefused", "TemplateMatches=Unknown/NothingToCompare"}
 	if diff := cmp.Diff(want, conditionSummary(np.Status.Conditions)); diff != "" {
 		t.Errorf("conditions of an EKS pool (-want +got):\n%s", diff)
 	}

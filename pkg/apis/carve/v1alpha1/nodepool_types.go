@@ -179,8 +179,9 @@ type NodePoolStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// conditions describe the pool's state: Ready (carve-cloudprovider
 	// serves the pool to the autoscaler), ScalingUp (nodes are asked for but
-	// not Ready yet) and ScaleRefused (a guard refused the latest size change
-	// the autoscaler asked for).
+	// not Ready yet), ScaleRefused (a guard refused the latest size change
+	// the autoscaler asked for) and TemplateMatches (the platform and the
+	// pool's nodes agree with spec.template).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -200,6 +201,11 @@ const (
 	// change the autoscaler asked for (reason: the guard), False once one
 	// is carried out.
 	NodePoolScaleRefused = "ScaleRefused"
+	// NodePoolTemplateMatches is False when the platform (its group's
+	// template hints) or the pool's first Ready node differs from
+	// spec.template, with every difference in the message; Unknown while
+	// there is nothing to compare.
+	NodePoolTemplateMatches = "TemplateMatches"
 )
 
 // +genclient
