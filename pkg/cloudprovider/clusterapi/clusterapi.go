@@ -1,10 +1,12 @@
 package clusterapi
 
 import (
+	"context"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
@@ -52,8 +54,8 @@ func Kind() machineset.Kind { return kind("MachineDeployment", false) }
 func MachineSetKind() machineset.Kind { return kind("MachineSet", true) }
 
 // New returns the Cluster API platform over MachineDeployments.
-func New(c client.Client, informers machineset.Informers, opts ...machineset.Option) *machineset.Platform {
-	return machineset.New(Kind(), c, informers, opts...)
+func New(ctx context.Context, cfg *rest.Config, c client.Client, nodes machineset.Informers, opts ...machineset.Option) *machineset.Platform {
+	return machineset.New(ctx, Kind(), cfg, c, nodes, opts...)
 }
 
 // NodeMachine reads a Node's cluster.x-k8s.io/machine annotation: a name,

@@ -3,44 +3,34 @@ package machineset
 import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// CacheByObject are the provider cache's options for the kind's informers,
-// to merge into cache.Options.ByObject before the cache is created. They
-// keep of sets and Machines only what the platform reads (no managedFields,
-// no machine template or provider spec/status, which are most of a
-// Machine's bytes) and, with namespaces, watch only those namespaces, so
-// that the platform needs a Role there rather than a ClusterRole. Without
-// them the platform works the same, with whole objects, cluster-wide.
-func (k Kind) CacheByObject(namespaces ...string) map[client.Object]cache.ByObject {
-	var ns map[string]cache.Config
-	if len(namespaces) > 0 {
-		ns = map[string]cache.Config{}
-		for _, n := range namespaces {
-			ns[n] = cache.Config{}
+// cacheOptions keep of sets and Machines only what the platform reads: a
+// Machine's provider spec and status and a set's machine template are most
+// of their bytes, and nothing here reads managedFields.
+func (p *Platform) cacheOptions() cache.Options {
+	o := cache.Options{DefaultTransform: p.trim}
+	if len(p.namespaces) > 0 {
+		o.DefaultNamespaces = map[string]cache.Config{}
+		for _, n := range p.namespaces {
+			o.DefaultNamespaces[n] = cache.Config{}
 		}
 	}
-	set, machine := &unstructured.Unstructured{}, &unstructured.Unstructured{}
-	set.SetGroupVersionKind(k.Set)
-	machine.SetGroupVersionKind(k.Machine)
-	return map[client.Object]cache.ByObject{
-		set:     {Namespaces: ns, Transform: trim([][]string{{"spec", "template"}})},
-		machine: {Namespaces: ns, Transform: trim([][]string{{"spec", "providerSpec"}, {"status", "providerStatus"}, {"status", "addresses"}})},
-	}
+	return o
 }
 
-// trim returns a transform that drops managedFields and the given fields.
-func trim(fields [][]string) func(any) (any, error) {
-	return func(obj any) (any, error) {
-		u, ok := obj.(*unstructured.Unstructured)
-		if !ok {
-			return obj, nil // a tombstone: its object was trimmed already
-		}
-		u.SetManagedFields(nil)
-		for _, f := range fields {
-			unstructured.RemoveNestedField(u.Object, f...)
-		}
-		return u, nil
+// trimmed are the fields dropped: no set has the Machine fields nor a
+// Machine the set's, so one list serves both kinds.
+var trimmed = [][]string{{"spec", "template"}, {"spec", "providerSpec"}, {"status", "providerStatus"}, {"status", "addresses"}}
+
+func (p *Platform) trim(obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil // a tombstone: its object was trimmed already
 	}
+	u.SetManagedFields(nil)
+	for _, f := range trimmed {
+		unstructured.RemoveNestedField(u.Object, f...)
+	}
+	return u, nil
 }

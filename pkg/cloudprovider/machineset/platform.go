@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/resourceversion"
+	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -34,8 +35,8 @@ const (
 	undoTimeout = 10 * time.Second
 )
 
-// Informers is the part of a controller-runtime cache the platform uses:
-// the informers of its set and Machine kinds (unstructured) and of Nodes.
+// Informers is the part of a controller-runtime cache the platform uses
+// for Nodes: carve-cloudprovider's cache, whose Node informer it shares.
 type Informers interface {
 	GetInformer(ctx context.Context, obj client.Object, opts ...cache.InformerGetOption) (cache.Informer, error)
 }
@@ -43,18 +44,27 @@ type Informers interface {
 // Platform scales a Kind's sets. It is safe for concurrent use; the server
 // serialises the changing calls of one pool.
 type Platform struct {
-	kind      Kind
-	client    client.Client
-	informers Informers
-	caller    *cloudcall.Caller
-	now       func() time.Time
+	kind   Kind
+	client client.Client
+	caller *cloudcall.Caller
+	now    func() time.Time
+
+	// life bounds the platform's own informers; cfg and namespaces make
+	// them; nodes gives the Node informer.
+	life       context.Context
+	cfg        *rest.Config
+	namespaces []string
+	nodes      Informers
 
 	idx *index
 
 	startMu sync.Mutex
-	// started is set once the informers have synced and the handlers have
-	// seen their content; registered keeps the handlers added, so that a
-	// failed start (a kind not served yet) does not add them twice.
+	// own is the platform's cache of sets and Machines, made at the first
+	// call; started is set once it and the Node informer have synced and
+	// the handlers have seen their content. registered keeps the handlers
+	// added, so that a failed start (a kind not served yet) does not add
+	// them twice.
+	own        cache.Cache
 	started    bool
 	registered map[string]toolscache.ResourceEventHandlerRegistration
 
@@ -93,14 +103,24 @@ var (
 	_ cloudprovider.TemplateChecker = (*Platform)(nil)
 )
 
-// New returns a platform for kind that writes through c (scale updates,
-// Machine annotations, and a read of a set not cached yet) and reads
-// through informers: carve-cloudprovider's cache, whose Node informer it
-// shares. The set and Machine informers start at the first call, so a
-// cluster that does not serve the kind costs nothing until a pool names it.
-func New(kind Kind, c client.Client, informers Informers, opts ...Option) *Platform {
+// WithNamespaces limits the platform's informers to the given namespaces
+// (where the sets are, e.g. openshift-machine-api), so that it needs a Role
+// there rather than a ClusterRole. Pools naming a set elsewhere are read
+// from the API server at every call.
+func WithNamespaces(namespaces ...string) Option {
+	return func(pl *Platform) { pl.namespaces = namespaces }
+}
+
+// New returns a platform for kind. It writes through c (scale updates,
+// Machine annotations, and a read of a set not cached), reads Nodes through
+// nodes (carve-cloudprovider's cache), and reads sets and Machines through
+// informers of its own, made from cfg at the first call and stopped when
+// ctx ends: a cluster that does not serve the kind costs nothing until a
+// pool names it, and they keep only what the platform reads of each object
+// (no managedFields, machine templates, provider specs or statuses).
+func New(ctx context.Context, kind Kind, cfg *rest.Config, c client.Client, nodes Informers, opts ...Option) *Platform {
 	p := &Platform{
-		kind: kind, client: c, informers: informers, now: time.Now,
+		kind: kind, client: c, now: time.Now, life: ctx, cfg: cfg, nodes: nodes,
 		caller:     &cloudcall.Caller{Cloud: kind.API, Classify: Classify},
 		idx:        newIndex(&kind),
 		registered: map[string]toolscache.ResourceEventHandlerRegistration{},
@@ -120,31 +140,45 @@ func (p *Platform) newSet(k key) *unstructured.Unstructured {
 	return u
 }
 
-// start gets the informers, adds the index's handlers and waits until they
-// have seen what the informers hold. It returns ErrNotFound when the
-// cluster does not serve the set or Machine kind.
+// start makes and starts the platform's informers, adds the index's
+// handlers and waits until they have seen what the informers hold. It
+// returns ErrNotFound when the cluster does not serve the set or Machine
+// kind; a later call tries again.
 func (p *Platform) start(ctx context.Context) error {
 	p.startMu.Lock()
 	defer p.startMu.Unlock()
 	if p.started {
 		return nil
 	}
+	if p.own == nil {
+		c, err := cache.New(p.cfg, p.cacheOptions())
+		if err != nil {
+			return cloudprovider.Errorf(cloudprovider.ErrTransient, "%s: creating the informer cache: %w", p.kind.API, err)
+		}
+		go func() {
+			if err := c.Start(p.life); err != nil {
+				klog.FromContext(p.life).Error(err, "Machine API informers stopped", "api", p.kind.API)
+			}
+		}()
+		p.own = c
+	}
 	machine := &unstructured.Unstructured{}
 	machine.SetGroupVersionKind(p.kind.Machine)
 	watches := []struct {
 		name string
+		from Informers
 		obj  client.Object
 		move func(old, obj any)
 	}{
-		{p.kind.Set.String(), p.newSet(key{}), p.idx.moveSet},
-		{p.kind.Machine.String(), machine, p.idx.moveMachine},
-		{"Node", &corev1.Node{}, p.idx.moveNode},
+		{p.kind.Set.String(), p.own, p.newSet(key{}), p.idx.moveSet},
+		{p.kind.Machine.String(), p.own, machine, p.idx.moveMachine},
+		{"Node", p.nodes, &corev1.Node{}, p.idx.moveNode},
 	}
 	var synced []toolscache.InformerSynced
 	for _, w := range watches {
 		reg, ok := p.registered[w.name]
 		if !ok {
-			inf, err := p.informers.GetInformer(ctx, w.obj)
+			inf, err := w.from.GetInformer(ctx, w.obj)
 			if err != nil {
 				if meta.IsNoMatchError(err) {
 					return cloudprovider.Errorf(cloudprovider.ErrNotFound, "%s: the cluster does not serve %s: %w", p.kind.API, w.name, err)

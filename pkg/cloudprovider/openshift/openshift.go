@@ -1,11 +1,13 @@
 package openshift
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
@@ -17,6 +19,9 @@ const (
 	// Group and Version of OpenShift's Machine API.
 	Group   = "machine.openshift.io"
 	Version = "v1beta1"
+
+	// Namespace is where OpenShift's MachineSets and Machines live.
+	Namespace = "openshift-machine-api"
 
 	// AnnotationDeleteMachine on a Machine makes its MachineSet delete it
 	// first when scaled down.
@@ -51,9 +56,12 @@ func Kind() machineset.Kind {
 	}
 }
 
-// New returns the OpenShift platform (machineset.New with Kind).
-func New(c client.Client, informers machineset.Informers, opts ...machineset.Option) *machineset.Platform {
-	return machineset.New(Kind(), c, informers, opts...)
+// New returns the OpenShift platform (machineset.New with Kind), watching
+// MachineSets and Machines in Namespace only unless opts say otherwise
+// (machineset.WithNamespaces): OpenShift's machine controllers reconcile
+// no other namespace.
+func New(ctx context.Context, cfg *rest.Config, c client.Client, nodes machineset.Informers, opts ...machineset.Option) *machineset.Platform {
+	return machineset.New(ctx, Kind(), cfg, c, nodes, append([]machineset.Option{machineset.WithNamespaces(Namespace)}, opts...)...)
 }
 
 // NodeMachine reads a Node's machine.openshift.io/machine annotation.
