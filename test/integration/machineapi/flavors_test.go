@@ -52,7 +52,9 @@ type flavor struct {
 	setSpec func() map[string]any
 }
 
-func flavors() []*flavor { return []*flavor{openShiftFlavor(), capiDeploymentFlavor(), capiMachineSetFlavor()} }
+func flavors() []*flavor {
+	return []*flavor{openShiftFlavor(), capiDeploymentFlavor(), capiMachineSetFlavor()}
+}
 
 func openShiftFlavor() *flavor {
 	return &flavor{
@@ -64,7 +66,9 @@ func openShiftFlavor() *flavor {
 		machineSpec: func(string) map[string]any {
 			return map[string]any{"providerSpec": map[string]any{"value": map[string]any{"instanceType": "m6i.xlarge"}}}
 		},
-		nodeAnnotations: func(ns, m string) map[string]string { return map[string]string{openshift.AnnotationMachine: ns + "/" + m} },
+		nodeAnnotations: func(ns, m string) map[string]string {
+			return map[string]string{openshift.AnnotationMachine: ns + "/" + m}
+		},
 		failedStatus: func(reason, msg string) map[string]any {
 			return map[string]any{"phase": "Failed", "errorReason": reason, "errorMessage": msg}
 		},
