@@ -291,7 +291,8 @@ func (p *Platform) refuse(pool *carvev1.NodePool, s *setInfo) error {
 
 // Refusal says why carve refuses to scale pool's set ("" when it does not,
 // or the set is not cached), for a condition on the NodePool. It reads the
-// cache only.
+// cache only, which the platform's first call (Refresh, TargetSize, …)
+// starts.
 func (p *Platform) Refusal(pool *carvev1.NodePool) (reason, message string) {
 	ref := p.kind.Ref(pool)
 	if ref == nil {

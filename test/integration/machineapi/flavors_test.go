@@ -59,7 +59,7 @@ func flavors() []*flavor {
 func openShiftFlavor() *flavor {
 	return &flavor{
 		name: "OpenShift", kind: openshift.Kind(), namespace: openshiftNamespace,
-		setLabel: "machine.openshift.io/cluster-api-machineset", finalizer: "machine.machine.openshift.io",
+		setLabel: "machine.openshift.io/cluster-api-machineset", finalizer: "carve.dev/test-machine-controller",
 		newPlatform: func(c client.Client, opts ...machineset.Option) *machineset.Platform {
 			return openshift.New(env.life, env.cfg, c, env.nodes, opts...)
 		},
@@ -81,7 +81,7 @@ func openShiftFlavor() *flavor {
 
 func capi(name, setKind, setLabel string) *flavor {
 	return &flavor{
-		name: name, namespace: capiNamespace, setLabel: setLabel, finalizer: "machine.cluster.x-k8s.io",
+		name: name, namespace: capiNamespace, setLabel: setLabel, finalizer: "carve.dev/test-machine-controller",
 		machineSpec: func(m string) map[string]any {
 			return map[string]any{
 				"clusterName":       clusterName,
