@@ -113,8 +113,8 @@ type attempts struct {
 }
 
 type attempt struct {
-	op string
-	n  int
+	op  string
+	n   int
 	err error
 }
 
