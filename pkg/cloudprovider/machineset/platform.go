@@ -455,6 +455,9 @@ func (p *Platform) plan(pool *carvev1.NodePool, v *view, ids []string) (*deletio
 			continue
 		}
 		if ns, name, ok := ParseMachineID(id); ok {
+			if ns != v.set.namespace {
+				return nil, invalid(id, "a Machine of another namespace")
+			}
 			k := key{ns, name}
 			if err := take(id, k, p.idx.machine(k)); err != nil {
 				return nil, err
