@@ -267,3 +267,28 @@ func (ix *index) machine(k key) *machineInfo {
 	defer ix.mu.RUnlock()
 	return ix.machines[k.namespace][k.name]
 }
+
+// setOf is the set whose Machine an instance id names (a providerID of a
+// Machine or of a Node whose annotation names one, or a MachineID), ok
+// false when no cached set has it.
+func (ix *index) setOf(id string) (key, bool) {
+	var k key
+	if ns, name, ok := ParseMachineID(id); ok {
+		k = key{ns, name}
+	} else {
+		_, mk, _ := ix.lookup(id)
+		k = mk
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	m := ix.machines[k.namespace][k.name]
+	if m == nil {
+		return key{}, false
+	}
+	for sk, s := range ix.sets {
+		if sk.namespace == m.namespace && ix.member(s, m) {
+			return sk, true
+		}
+	}
+	return key{}, false
+}

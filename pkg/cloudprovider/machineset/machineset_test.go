@@ -300,6 +300,21 @@ func TestSee(t *testing.T) {
 	}
 }
 
+func TestPoolForProviderID(t *testing.T) {
+	f := newFixture(2)
+	f.machine("a", providerID("fake://a"))
+	f.machine("b")
+	f.node("node-b", "fake://node-b", ns+"/b")
+	f.machine("stranger", providerID("fake://stranger"), labelled("other"))
+	p := &Platform{kind: testKind, idx: f.ix, pools: map[key]string{{ns, "set"}: "pool"}}
+	for id, want := range map[string]string{"fake://a": "pool", "fake://node-b": "pool", MachineID(ns, "b"): "pool", "fake://stranger": "", "fake://none": "", "x": ""} {
+		got, ok := p.PoolForProviderID(id)
+		if got != want || ok != (want != "") {
+			t.Errorf("PoolForProviderID(%q) = %q, %v; want %q", id, got, ok, want)
+		}
+	}
+}
+
 func TestEmptySelectorSelectsNothing(t *testing.T) {
 	f := newFixture(1)
 	unstructured.RemoveNestedField(f.set.Object, "spec", "selector")

@@ -70,6 +70,9 @@ type Platform struct {
 
 	mu      sync.Mutex
 	records map[key]*record
+	// pools names the pool of each set, as the calls name them, for
+	// PoolForProviderID.
+	pools map[key]string
 }
 
 // record is what this process wrote to a set that the cache may not show
@@ -98,9 +101,10 @@ func WithObserve(f func(op string, attempt int, err error)) Option {
 }
 
 var (
-	_ cloudprovider.Platform        = (*Platform)(nil)
-	_ cloudprovider.Refresher       = (*Platform)(nil)
-	_ cloudprovider.TemplateChecker = (*Platform)(nil)
+	_ cloudprovider.Platform         = (*Platform)(nil)
+	_ cloudprovider.Refresher        = (*Platform)(nil)
+	_ cloudprovider.TemplateChecker  = (*Platform)(nil)
+	_ cloudprovider.ProviderIDMapper = (*Platform)(nil)
 )
 
 // WithNamespaces limits the platform's informers to the given namespaces
@@ -125,6 +129,7 @@ func New(ctx context.Context, kind Kind, cfg *rest.Config, c client.Client, node
 		idx:        newIndex(&kind),
 		registered: map[string]toolscache.ResourceEventHandlerRegistration{},
 		records:    map[key]*record{},
+		pools:      map[key]string{},
 	}
 	for _, o := range opts {
 		o(p)
@@ -210,6 +215,9 @@ func (p *Platform) lookup(ctx context.Context, pool *carvev1.NodePool) (*setInfo
 		return nil, err
 	}
 	k := key{ref.Namespace, ref.Name}
+	p.mu.Lock()
+	p.pools[k] = pool.Name
+	p.mu.Unlock()
 	if s := p.idx.set(k); s != nil {
 		return s, nil
 	}
@@ -308,6 +316,22 @@ func (p *Platform) Refusal(pool *carvev1.NodePool) (reason, message string) {
 	return "", ""
 }
 
+// PoolForProviderID names the pool of the set whose Machine has this
+// providerID (its own, or its Node's), from the cache, so that a Node maps to
+// its pool without the carve.dev/node-pool label (Cluster API propagates
+// only some label domains to Nodes). It knows the pools the latest Refresh
+// named, and those of calls since.
+func (p *Platform) PoolForProviderID(id string) (string, bool) {
+	k, ok := p.idx.setOf(id)
+	if !ok {
+		return "", false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	name, ok := p.pools[k]
+	return name, ok
+}
+
 // TargetSize is the set's spec.replicas (or what this process last wrote,
 // until the cache shows it).
 func (p *Platform) TargetSize(ctx context.Context, pool *carvev1.NodePool) (int32, error) {
@@ -338,6 +362,14 @@ func (p *Platform) Refresh(ctx context.Context, pools []*carvev1.NodePool) error
 	if len(pools) == 0 {
 		return nil
 	}
+	p.mu.Lock()
+	clear(p.pools)
+	for _, pool := range pools {
+		if ref := p.kind.Ref(pool); ref != nil {
+			p.pools[key{ref.Namespace, ref.Name}] = pool.Name
+		}
+	}
+	p.mu.Unlock()
 	err := p.start(ctx)
 	if errors.Is(err, cloudprovider.ErrNotFound) {
 		klog.FromContext(ctx).Info("Machine API not served; its node groups report not found", "api", p.kind.API, "err", err.Error())

@@ -208,6 +208,12 @@ func TestMachineLifecycle(t *testing.T) {
 			one("the Machine with its Node is running", func(in cloudprovider.Instance) bool {
 				return in.ID == providerID && in.State == cloudprovider.StateRunning
 			})
+			if got, ok := p.PoolForProviderID(providerID); !ok || got != pool.Name {
+				t.Errorf("PoolForProviderID(%s) = %q, %v; want %s", providerID, got, ok, pool.Name)
+			}
+			if got, ok := p.PoolForProviderID(providerIDPrefix + "nobody/x"); ok {
+				t.Errorf("PoolForProviderID of an unknown id = %q, want none", got)
+			}
 
 			m := f.liveMachines(t, pool)[0]
 			status, err := jsonPatch(map[string]any{"status": f.failedStatus("InsufficientResources", "no m6i.xlarge capacity in us-east-1a")})
