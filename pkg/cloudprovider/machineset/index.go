@@ -28,8 +28,9 @@ type setInfo struct {
 	// selector selects the set's Machines; labels.Nothing() when the set
 	// has none (an empty selector would select every Machine of the
 	// namespace).
-	selector    labels.Selector
-	annotations map[string]string
+	selector       labels.Selector
+	selectorString string
+	annotations    map[string]string
 }
 
 // machineInfo is what the platform reads of a Machine.
@@ -65,12 +66,17 @@ type index struct {
 	byProviderID map[string]key                     // a Machine's spec.providerID → the Machine
 	nodes        map[string]nodeInfo                // a Node's spec.providerID → the Node
 	nodeOf       map[key]nodeInfo                   // a Machine → the Node that names it
+	// members are each cached set's Machines (set → name → Machine), kept
+	// as Machines and sets change, so that listing a set's instances does
+	// not test every Machine of its namespace against its selector.
+	members map[key]map[string]*machineInfo
 }
 
 func newIndex(k *Kind) *index {
 	return &index{
 		kind: k, sets: map[key]*setInfo{}, machines: map[string]map[string]*machineInfo{},
 		byProviderID: map[string]key{}, nodes: map[string]nodeInfo{}, nodeOf: map[key]nodeInfo{},
+		members: map[key]map[string]*machineInfo{},
 	}
 }
 
@@ -93,40 +99,83 @@ func handlers(move func(old, obj any)) toolscache.ResourceEventHandlerFuncs {
 func (ix *index) moveSet(old, obj any) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	var prev *setInfo
+	var kept map[string]*machineInfo
 	if u, ok := old.(*unstructured.Unstructured); ok {
-		delete(ix.sets, key{u.GetNamespace(), u.GetName()})
+		k := key{u.GetNamespace(), u.GetName()}
+		prev, kept = ix.sets[k], ix.members[k]
+		delete(ix.sets, k)
+		delete(ix.members, k)
 	}
-	if u, ok := obj.(*unstructured.Unstructured); ok {
-		s := setInfoOf(u)
-		ix.sets[s.key] = s
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
 	}
+	s := setInfoOf(u)
+	ix.sets[s.key] = s
+	if prev != nil && kept != nil && prev.key == s.key && prev.uid == s.uid && prev.selectorString == s.selectorString {
+		// Most updates change the status or the replicas, not which
+		// Machines belong; only a new selector or a new set means testing
+		// the namespace's Machines again.
+		ix.members[s.key] = kept
+		return
+	}
+	mm := map[string]*machineInfo{}
+	for _, m := range ix.machines[s.namespace] {
+		if ix.member(s, m) {
+			mm[m.name] = m
+		}
+	}
+	ix.members[s.key] = mm
 }
 
 func (ix *index) moveMachine(old, obj any) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if u, ok := old.(*unstructured.Unstructured); ok {
-		k := key{u.GetNamespace(), u.GetName()}
-		if m := ix.machines[k.namespace][k.name]; m != nil {
-			if m.providerID != "" && ix.byProviderID[m.providerID] == k {
-				delete(ix.byProviderID, m.providerID)
-			}
-			delete(ix.machines[k.namespace], k.name)
-			if len(ix.machines[k.namespace]) == 0 {
-				delete(ix.machines, k.namespace)
-			}
+	// An add may replace an entry too (a relist), so the new object's key is
+	// forgotten first as well as the old one's.
+	for _, o := range []any{old, obj} {
+		if u, ok := o.(*unstructured.Unstructured); ok {
+			ix.forgetMachine(key{u.GetNamespace(), u.GetName()})
 		}
 	}
-	if u, ok := obj.(*unstructured.Unstructured); ok {
-		m := machineInfoOf(ix.kind, u)
-		ns := ix.machines[m.namespace]
-		if ns == nil {
-			ns = map[string]*machineInfo{}
-			ix.machines[m.namespace] = ns
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	m := machineInfoOf(ix.kind, u)
+	ns := ix.machines[m.namespace]
+	if ns == nil {
+		ns = map[string]*machineInfo{}
+		ix.machines[m.namespace] = ns
+	}
+	ns[m.name] = m
+	if m.providerID != "" {
+		ix.byProviderID[m.providerID] = m.key
+	}
+	for sk, mm := range ix.members {
+		if sk.namespace == m.namespace && ix.member(ix.sets[sk], m) {
+			mm[m.name] = m
 		}
-		ns[m.name] = m
-		if m.providerID != "" {
-			ix.byProviderID[m.providerID] = m.key
+	}
+}
+
+// forgetMachine removes Machine k from the index. Callers hold mu.
+func (ix *index) forgetMachine(k key) {
+	m := ix.machines[k.namespace][k.name]
+	if m == nil {
+		return
+	}
+	if m.providerID != "" && ix.byProviderID[m.providerID] == k {
+		delete(ix.byProviderID, m.providerID)
+	}
+	delete(ix.machines[k.namespace], k.name)
+	if len(ix.machines[k.namespace]) == 0 {
+		delete(ix.machines, k.namespace)
+	}
+	for sk, mm := range ix.members {
+		if sk.namespace == k.namespace {
+			delete(mm, k.name)
 		}
 	}
 }
@@ -175,7 +224,7 @@ func setInfoOf(u *unstructured.Unstructured) *setInfo {
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, ls); err == nil &&
 			(len(ls.MatchLabels) > 0 || len(ls.MatchExpressions) > 0) {
 			if sel, err := metav1.LabelSelectorAsSelector(ls); err == nil {
-				s.selector = sel
+				s.selector, s.selectorString = sel, sel.String()
 			}
 		}
 	}
@@ -216,18 +265,35 @@ func (ix *index) member(s *setInfo, m *machineInfo) bool {
 	return !ix.kind.DirectOwner || m.owner == "" || m.owner == s.uid
 }
 
-// members calls fn for each cached Machine of s, with the Node it has, if
-// any, under the read lock.
-func (ix *index) members(s *setInfo, fn func(m *machineInfo, node nodeInfo, hasNode bool)) {
+// eachMember calls fn for each cached Machine of s, with the Node it has, if
+// any, under the read lock. A set read from the API server (not cached
+// yet) has its namespace's Machines tested one by one.
+func (ix *index) eachMember(s *setInfo, fn func(m *machineInfo, node nodeInfo, hasNode bool)) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	for _, m := range ix.machines[s.namespace] {
-		if !ix.member(s, m) {
-			continue
-		}
+	visit := func(m *machineInfo) {
 		node, ok := ix.nodeFor(m)
 		fn(m, node, ok)
 	}
+	if cached := ix.sets[s.key]; cached != nil && cached.uid == s.uid && ix.members[s.key] != nil {
+		for _, m := range ix.members[s.key] {
+			visit(m)
+		}
+		return
+	}
+	for _, m := range ix.machines[s.namespace] {
+		if ix.member(s, m) {
+			visit(m)
+		}
+	}
+}
+
+// memberCount is how many Machines s has, as far as the index keeps count
+// (0 for a set not cached), to size the caller's slices.
+func (ix *index) memberCount(s *setInfo) int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return len(ix.members[s.key])
 }
 
 // nodeFor is the Node of Machine m: the Node with m's providerID, else the
@@ -281,12 +347,8 @@ func (ix *index) setOf(id string) (key, bool) {
 	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	m := ix.machines[k.namespace][k.name]
-	if m == nil {
-		return key{}, false
-	}
-	for sk, s := range ix.sets {
-		if sk.namespace == m.namespace && ix.member(s, m) {
+	for sk, mm := range ix.members {
+		if sk.namespace == k.namespace && mm[k.name] != nil {
 			return sk, true
 		}
 	}

@@ -353,6 +353,52 @@ func TestIndexForgetsChangedAndDeletedObjects(t *testing.T) {
 	}
 }
 
+func TestMembersFollowSelectorsAndLabels(t *testing.T) {
+	f := newFixture(2)
+	f.machine("a", providerID("fake://a"))
+	f.machine("b", providerID("fake://b"), labelled("blue"))
+	ids := func() []string {
+		got, _ := f.see(2)
+		var out []string
+		for _, in := range got {
+			out = append(out, in.ID)
+		}
+		return out
+	}
+	if got, want := ids(), []string{"carve-placeholder://machines/set/2", "fake://a"}; !slices.Equal(got, want) {
+		t.Errorf("members %v, want %v", got, want)
+	}
+	// A status update keeps the members; a new selector tests them again.
+	old := f.set.DeepCopy()
+	_ = unstructured.SetNestedField(f.set.Object, int64(3), "status", "replicas")
+	f.ix.moveSet(old, f.set)
+	old = f.set.DeepCopy()
+	_ = unstructured.SetNestedStringMap(f.set.Object, map[string]string{"set": "blue"}, "spec", "selector", "matchLabels")
+	f.ix.moveSet(old, f.set)
+	if got, want := ids(), []string{"carve-placeholder://machines/set/2", "fake://b"}; !slices.Equal(got, want) {
+		t.Errorf("members after the selector changed %v, want %v", got, want)
+	}
+	// A Machine relabelled joins (here by an add, as a relist gives it);
+	// one deleted leaves.
+	f.machine("a", providerID("fake://a"), labelled("blue"))
+	if got, want := ids(), []string{"fake://a", "fake://b"}; !slices.Equal(got, want) {
+		t.Errorf("members after relabelling %v, want %v", got, want)
+	}
+	f.ix.moveMachine(&unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "b", "namespace": ns}}}, nil)
+	if got, want := ids(), []string{"carve-placeholder://machines/set/2", "fake://a"}; !slices.Equal(got, want) {
+		t.Errorf("members after a deletion %v, want %v", got, want)
+	}
+	f.machine("a", providerID("fake://a"), labelled("red"))
+	if got, want := ids(), []string{"carve-placeholder://machines/set/1", "carve-placeholder://machines/set/2"}; !slices.Equal(got, want) {
+		t.Errorf("members after relabelling away %v, want %v", got, want)
+	}
+	// The set deleted: its Machines are nobody's.
+	f.ix.moveSet(f.set, nil)
+	if len(f.ix.members) != 0 {
+		t.Errorf("a deleted set keeps members %v", f.ix.members)
+	}
+}
+
 func TestPlan(t *testing.T) {
 	f := newFixture(4)
 	f.machine("a", providerID("fake://a"))

@@ -51,9 +51,9 @@ func (v *view) instances() []cloudprovider.Instance {
 // see builds the view of set s with the given target, from the index and
 // the Machines this process marked (name → when), which count as going.
 func (ix *index) see(s *setInfo, target int32, marked map[string]time.Time) *view {
-	v := &view{set: s, target: target}
+	v := &view{set: s, target: target, entries: make([]entry, 0, ix.memberCount(s))}
 	var annotated []int
-	ix.members(s, func(m *machineInfo, node nodeInfo, hasNode bool) {
+	ix.eachMember(s, func(m *machineInfo, node nodeInfo, hasNode bool) {
 		e := entry{machine: m}
 		switch {
 		case hasNode && node.providerID != "":
