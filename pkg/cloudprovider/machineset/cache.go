@@ -9,7 +9,7 @@ import (
 // Machine's provider spec and status and a set's machine template are most
 // of their bytes, and nothing here reads managedFields.
 func (p *Platform) cacheOptions() cache.Options {
-	o := cache.Options{DefaultTransform: p.trim}
+	o := cache.Options{DefaultTransform: p.trim, DefaultWatchErrorHandler: p.watchError}
 	if len(p.namespaces) > 0 {
 		o.DefaultNamespaces = map[string]cache.Config{}
 		for _, n := range p.namespaces {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/resourceversion"
@@ -67,6 +68,12 @@ type Platform struct {
 	own        cache.Cache
 	started    bool
 	registered map[string]toolscache.ResourceEventHandlerRegistration
+
+	// watchErrs signals a new watch error of the platform's informers;
+	// lastWatchErr is the latest.
+	watchErrs    chan struct{}
+	watchMu      sync.Mutex
+	lastWatchErr error
 
 	mu      sync.Mutex
 	records map[key]*record
@@ -130,6 +137,7 @@ func New(ctx context.Context, kind Kind, cfg *rest.Config, c client.Client, node
 		registered: map[string]toolscache.ResourceEventHandlerRegistration{},
 		records:    map[key]*record{},
 		pools:      map[key]string{},
+		watchErrs:  make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(p)
@@ -183,7 +191,7 @@ func (p *Platform) start(ctx context.Context) error {
 	for _, w := range watches {
 		reg, ok := p.registered[w.name]
 		if !ok {
-			inf, err := w.from.GetInformer(ctx, w.obj)
+			inf, err := w.from.GetInformer(ctx, w.obj, cache.BlockUntilSynced(false))
 			if err != nil {
 				if meta.IsNoMatchError(err) {
 					return cloudprovider.Errorf(cloudprovider.ErrNotFound, "%s: the cluster does not serve %s: %w", p.kind.API, w.name, err)
@@ -197,10 +205,66 @@ func (p *Platform) start(ctx context.Context) error {
 		}
 		synced = append(synced, reg.HasSynced)
 	}
-	if !toolscache.WaitForCacheSync(ctx.Done(), synced...) {
-		return cloudprovider.Errorf(cloudprovider.ErrTransient, "%s: waiting for the informers to sync: %w", p.kind.API, ctx.Err())
+	if err := p.waitForSync(ctx, synced); err != nil {
+		return err
 	}
 	p.started = true
+	return nil
+}
+
+// waitForSync waits until the handlers have seen what the informers hold.
+// An informer that may not list (a permission not granted) never syncs: its
+// error is returned at once rather than when ctx ends, on this and later
+// calls until it syncs.
+func (p *Platform) waitForSync(ctx context.Context, synced []toolscache.InformerSynced) error {
+	done := make(chan struct{})
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		if toolscache.WaitForCacheSync(stop, synced...) {
+			close(done)
+		}
+	}()
+	for {
+		if err := p.denied(); err != nil {
+			select {
+			case <-done:
+				return nil
+			default:
+			}
+			return fmt.Errorf("%s: listing and watching sets and Machines: %w", p.kind.API, err)
+		}
+		select {
+		case <-done:
+			return nil
+		case <-p.watchErrs:
+		case <-ctx.Done():
+			return cloudprovider.Errorf(cloudprovider.ErrTransient, "%s: waiting for the informers to sync: %w", p.kind.API, ctx.Err())
+		}
+	}
+}
+
+// watchError is the platform's informers' watch error handler: it keeps the
+// latest error for waitForSync, and logs as client-go does.
+func (p *Platform) watchError(ctx context.Context, r *toolscache.Reflector, err error) {
+	p.watchMu.Lock()
+	p.lastWatchErr = err
+	p.watchMu.Unlock()
+	select {
+	case p.watchErrs <- struct{}{}:
+	default:
+	}
+	toolscache.DefaultWatchErrorHandler(ctx, r, err)
+}
+
+// denied returns the latest watch error if it is one retrying will not fix
+// (Forbidden, Unauthorized).
+func (p *Platform) denied() error {
+	p.watchMu.Lock()
+	defer p.watchMu.Unlock()
+	if apierrors.IsForbidden(p.lastWatchErr) || apierrors.IsUnauthorized(p.lastWatchErr) {
+		return p.lastWatchErr
+	}
 	return nil
 }
 
