@@ -32,6 +32,11 @@
 //   - TemplateDifferences compares the autoscaler's scale-from-zero
 //     annotations (capacity.cluster-autoscaler.kubernetes.io/*) on the set
 //     with the NodePool's template.
+//   - PoolForProviderID maps a Machine's (or its Node's) providerID to the
+//     pool of its set, from the cache.
+//   - A Kind may refuse a set (OpenShift: one a MachineAutoscaler owns):
+//     Create and Delete then return a RefusedError, an ErrRefused with a
+//     reason for the NodePool's conditions; reads still work.
 //
 // Nothing here knows OpenShift or Cluster API by name; a Kind says it.
 package machineset
