@@ -38,7 +38,7 @@ func main() {
 	key := fs.String("key", "", "Server private key (PEM).")
 	cacert := fs.String("cacert", "", "CA (PEM) that client certificates must chain to; requires and verifies client certificates (mTLS).")
 	allowInsecure := fs.Bool("insecure", false, "Serve plaintext gRPC when no --cert/--key are given.")
-	platformList := fs.String("platforms", "", "Comma-separated platform types to serve (Kwok, EKS); empty serves all of them. NodePools of other types are not offered to the autoscaler.")
+	platformList := fs.String("platforms", "", "Comma-separated platform types to serve (Kwok, EKS, AKS, OpenShift, ClusterAPI); empty serves all of them. NodePools of other types are not offered to the autoscaler.")
 	bootDelay := fs.Duration("kwok-boot-delay", 0, "How long a new kwok instance boots before its Node appears (listed as creating meanwhile, as a cloud VM is); 0 creates it at once.")
 	klog.InitFlags(fs)
 	_ = fs.Parse(os.Args[1:])

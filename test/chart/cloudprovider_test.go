@@ -2,8 +2,10 @@ package chart
 
 import (
 	"crypto/tls"
+	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	providerrun "github.com/carve-dev/carve/pkg/cloudprovider/run"
+	"github.com/carve-dev/carve/test/framework"
 )
 
 // Values that enable carve-cloudprovider: over mutual TLS from a Secret,
@@ -254,4 +257,75 @@ func TestCloudProviderPlatformsAndServiceAccount(t *testing.T) {
 	if _, err := helm(t, "template", "carve", chartDir, "--set", "cloudProvider.enabled=true", "--set", "cloudProvider.insecure=true", "--set", "cloudProvider.platforms={GCE}"); err == nil {
 		t.Error("platforms [GCE] rendered; want the schema to refuse it")
 	}
+}
+
+// TestCloudProviderMachineAPIRBAC: the Machine API permissions are granted
+// only when cloudProvider.platforms names the platform, and are exactly the
+// rules its page in docs/platforms documents (and the machineapi
+// integration test proves sufficient).
+func TestCloudProviderMachineAPIRBAC(t *testing.T) {
+	for _, o := range render(t, "carve", "carve-system", cloudProviderTLS) {
+		if name := objectName(o); strings.Contains(name, "cloudprovider-openshift") || strings.Contains(name, "cloudprovider-clusterapi") {
+			t.Errorf("without platforms named, %s is rendered", name)
+		}
+	}
+	objs := render(t, "carve", "carve-system", "cloudProvider: {enabled: true, tls: {secretName: x}, platforms: [OpenShift, ClusterAPI]}")
+	for _, tc := range []struct {
+		page, namespace, name string
+	}{
+		{"openshift.md", "openshift-machine-api", "carve-cloudprovider-openshift"},
+		{"clusterapi.md", "", "carve-cloudprovider-clusterapi"},
+	} {
+		want := documentedRules(t, filepath.Join(framework.RepoRoot(), "docs", "platforms", tc.page))
+		var got []rbacv1.PolicyRule
+		if tc.namespace == "" {
+			got = named[*rbacv1.ClusterRole](t, objs, "", tc.name).Rules
+			crb := named[*rbacv1.ClusterRoleBinding](t, objs, "", tc.name)
+			if crb.Subjects[0].Name != "carve-cloudprovider" || crb.Subjects[0].Namespace != "carve-system" {
+				t.Errorf("%s binds %v, want carve-cloudprovider's ServiceAccount", tc.name, crb.Subjects)
+			}
+		} else {
+			got = named[*rbacv1.Role](t, objs, tc.namespace, tc.name).Rules
+			rb := named[*rbacv1.RoleBinding](t, objs, tc.namespace, tc.name)
+			if rb.Subjects[0].Name != "carve-cloudprovider" || rb.Subjects[0].Namespace != "carve-system" {
+				t.Errorf("%s binds %v, want carve-cloudprovider's ServiceAccount", tc.name, rb.Subjects)
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s rules against docs/platforms/%s (-docs +chart):\n%s", tc.name, tc.page, diff)
+		}
+	}
+}
+
+// documentedRules reads the rules of the Role or ClusterRole in the first
+// yaml block of a page's "## Permissions" section.
+func documentedRules(t *testing.T, path string) []rbacv1.PolicyRule {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "\n## Permissions\n")
+	if !ok {
+		t.Fatalf("%s has no Permissions section", path)
+	}
+	_, block, ok := strings.Cut(section, "```yaml\n")
+	if !ok {
+		t.Fatalf("%s: no yaml block under Permissions", path)
+	}
+	block, _, _ = strings.Cut(block, "```")
+	objs, err := decode(block)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	for _, o := range objs {
+		switch r := o.(type) {
+		case *rbacv1.Role:
+			return r.Rules
+		case *rbacv1.ClusterRole:
+			return r.Rules
+		}
+	}
+	t.Fatalf("%s: no Role or ClusterRole under Permissions", path)
+	return nil
 }

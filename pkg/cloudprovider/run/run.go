@@ -24,9 +24,11 @@ import (
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/cloudprovider"
+	"github.com/carve-dev/carve/pkg/cloudprovider/clusterapi"
 	"github.com/carve-dev/carve/pkg/cloudprovider/eks"
 	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
 	"github.com/carve-dev/carve/pkg/cloudprovider/kwok"
+	"github.com/carve-dev/carve/pkg/cloudprovider/openshift"
 	"github.com/carve-dev/carve/pkg/cloudprovider/poolstatus"
 	"github.com/carve-dev/carve/pkg/cloudprovider/server"
 )
@@ -53,7 +55,7 @@ type Options struct {
 }
 
 // AllPlatforms are the platform types carve-cloudprovider can serve.
-var AllPlatforms = []carvev1.PlatformType{carvev1.PlatformKwok, carvev1.PlatformEKS}
+var AllPlatforms = []carvev1.PlatformType{carvev1.PlatformKwok, carvev1.PlatformEKS, carvev1.PlatformOpenShift, carvev1.PlatformClusterAPI}
 
 // ParsePlatforms reads a comma-separated list of platform types
 // ("Kwok,EKS"), matching case-insensitively; "" means all of them.
@@ -76,7 +78,11 @@ func ParsePlatforms(list string) ([]carvev1.PlatformType, error) {
 }
 
 // platforms builds the backends of the served platform types.
-func platforms(ctx context.Context, o Options, live client.Client, nodes *cloudprovider.PoolNodes) (map[carvev1.PlatformType]cloudprovider.Platform, error) {
+//
+// The Machine API platforms start their informers on their first call for a
+// pool, so serving them costs nothing in a cluster without those APIs (their
+// pools are NotFound there).
+func platforms(ctx context.Context, cfg *rest.Config, o Options, live client.Client, informers cache.Informers, nodes *cloudprovider.PoolNodes) (map[carvev1.PlatformType]cloudprovider.Platform, error) {
 	served := o.Platforms
 	if served == nil {
 		served = AllPlatforms
@@ -92,6 +98,10 @@ func platforms(ctx context.Context, o Options, live client.Client, nodes *cloudp
 				return nil, fmt.Errorf("setting up the EKS platform: %w", err)
 			}
 			out[t] = p
+		case carvev1.PlatformOpenShift:
+			out[t] = openshift.New(ctx, cfg, live, informers)
+		case carvev1.PlatformClusterAPI:
+			out[t] = clusterapi.New(ctx, cfg, live, informers)
 		default:
 			return nil, fmt.Errorf("platform %s is not available in this build", t)
 		}
@@ -145,7 +155,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating the API client: %w", err)
 	}
-	platforms, err := platforms(ctx, o, live, pools)
+	platforms, err := platforms(ctx, cfg, o, live, informers, pools)
 	if err != nil {
 		return err
 	}
