@@ -386,4 +386,3 @@ func lookupMachines(st *poolState, vms []vmID) (names []string, missing []vmID, 
 	}
 	return names, missing, nil
 }
-

@@ -44,6 +44,9 @@ type poolState struct {
 	// machineErrs are the errors of failed deletions, by machine name, shown
 	// on the machines (running again) until they are gone or deleted anew.
 	machineErrs map[string]*cloudprovider.InstanceError
+	// failedDeletes are machines of a failed deletion, until a machine list
+	// says which of them are still there.
+	failedDeletes map[string]*cloudprovider.InstanceError
 	// placeholders stand for count minus running machines, oldest first.
 	placeholders []placeholder
 	// extras are placeholders whose creation failed after Azure took the
@@ -209,6 +212,16 @@ func (st *poolState) setMachines(ms []*armcontainerservice.Machine, at time.Time
 		}
 		st.machines = append(st.machines, mc)
 	}
+	for name, ie := range st.failedDeletes {
+		// A machine whose deletion failed and that is still listed runs
+		// again and counts again (AKS raises its count back by as many).
+		if listed[name] {
+			delete(st.deleting, name)
+			st.machineErrs[name] = ie
+			st.count++
+		}
+		delete(st.failedDeletes, name)
+	}
 	for name := range st.deleting {
 		if !listed[name] {
 			delete(st.deleting, name) // gone: the deletion is done
@@ -297,7 +310,7 @@ func (st *poolState) needsMachines(now time.Time, ttl time.Duration) bool {
 		return true
 	case fingerprint(st.ap) != st.machinesFP:
 		return true // AKS changed the pool
-	case st.count != st.running() || len(st.deleting) > 0:
+	case st.count != st.running() || len(st.deleting) > 0 || len(st.failedDeletes) > 0:
 		return true // capacity is being created or deleted
 	case now.Sub(st.machinesAt) > ttl:
 		return true // a machine replaced without the pool changing
@@ -318,10 +331,10 @@ func (st *poolState) failOp(o *opState, err error) {
 		}
 	case opDeleteMachines:
 		ie := instanceError(err, fmt.Sprintf("deleting the machine from agent pool %s failed", st.ref))
+		// The next machine list tells which were deleted anyway.
 		for _, name := range o.machines {
 			if _, ok := st.deleting[name]; ok {
-				delete(st.deleting, name)
-				st.machineErrs[name] = ie
+				st.failedDeletes[name] = ie
 			}
 		}
 	}
@@ -356,7 +369,8 @@ func (st *poolState) knownScaleSet(v vmID) (known, ours bool) {
 func newPoolState(ref poolRef) *poolState {
 	return &poolState{
 		ref: ref, deleting: map[string]time.Time{}, machineErrs: map[string]*cloudprovider.InstanceError{},
-		byKey: map[string]int{},
+		failedDeletes: map[string]*cloudprovider.InstanceError{},
+		byKey:         map[string]int{},
 	}
 }
 

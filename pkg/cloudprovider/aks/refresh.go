@@ -32,7 +32,7 @@ const opTTL = time.Hour
 func (p *Platform) Refresh(ctx context.Context, pools []*carvev1.NodePool) error {
 	start := p.now()
 	var (
-		clusters []clusterRef
+		clusters  []clusterRef
 		byCluster = map[clusterRef][]poolRef{}
 		errs      []error
 	)
