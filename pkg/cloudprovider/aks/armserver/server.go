@@ -56,9 +56,17 @@ type Server struct {
 	// (no Azure-AsyncOperation), polled by status code.
 	LocationOnly bool
 
-	mu     sync.Mutex
-	calls  map[string]int
-	faults []*Fault
+	mu          sync.Mutex
+	calls       map[string]int
+	faults      []*Fault
+	lastIfMatch string
+}
+
+// LastIfMatch is the If-Match header of the last agent pool PUT.
+func (s *Server) LastIfMatch() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastIfMatch
 }
 
 // NewServer starts a TLS server for a new, empty cloud; it is closed when
@@ -135,6 +143,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	kind, m := s.route(r)
 	s.mu.Lock()
 	s.calls[kind]++
+	if kind == CallPutAgentPool {
+		s.lastIfMatch = r.Header.Get("If-Match")
+	}
 	var fault *Fault
 	for i, f := range s.faults {
 		if f.Call == kind {
