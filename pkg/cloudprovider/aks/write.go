@@ -208,11 +208,14 @@ func (p *Platform) sendDeletes(ctx context.Context, st *poolState, names []strin
 	}
 	klog.FromContext(ctx).V(2).Info("Deleting AKS machines", "agentPool", st.ref.String(), "machines", names)
 	o := &opState{kind: opDeleteMachines, op: op, started: start, machines: names}
+	// Asked before the operation is shared: a poller is not safe for
+	// concurrent use, and a Refresh may poll it once it is in st.ops.
+	immediate := op.done()
 	p.mu.Lock()
 	st.ops = append(st.ops, o)
 	st.changedAt = p.now()
 	p.mu.Unlock()
-	if op.done() {
+	if immediate {
 		p.pollOp(ctx, st.ref, o) // answered at once: record how
 	}
 	return nil
@@ -276,13 +279,14 @@ func (p *Platform) sendCount(ctx context.Context, st *poolState, delta int32) er
 	st.count = target + st.pendingDelta
 	st.changedAt = p.now()
 	var o *opState
+	immediate := op != nil && op.done() // before the operation is shared
 	if op != nil {
 		o = &opState{kind: opScale, op: op, started: start, count: target}
 		st.ops = append(st.ops, o)
 	}
 	st.reconcile(p.now(), p.newPlaceholderID(ref))
 	p.mu.Unlock()
-	if o != nil && op.done() {
+	if immediate {
 		p.pollOp(ctx, ref, o) // answered at once: record how
 	}
 	return nil
