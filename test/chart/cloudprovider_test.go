@@ -254,6 +254,11 @@ func TestCloudProviderPlatformsAndServiceAccount(t *testing.T) {
 	if got := sa.Annotations["eks.amazonaws.com/role-arn"]; got != "arn:aws:iam::111122223333:role/carve" {
 		t.Errorf("ServiceAccount annotations %v, want the IRSA role", sa.Annotations)
 	}
+	aks := render(t, "carve", "carve-system", "cloudProvider: {enabled: true, tls: {secretName: x}, platforms: [AKS], podLabels: {azure.workload.identity/use: 'true'}}")
+	pod := named[*appsv1.Deployment](t, aks, "carve-system", "carve-cloudprovider").Spec.Template
+	if pod.Labels["azure.workload.identity/use"] != "true" || pod.Labels["app.kubernetes.io/name"] == "" {
+		t.Errorf("pod labels %v, want the workload identity label beside the chart's own", pod.Labels)
+	}
 	if _, err := helm(t, "template", "carve", chartDir, "--set", "cloudProvider.enabled=true", "--set", "cloudProvider.insecure=true", "--set", "cloudProvider.platforms={GCE}"); err == nil {
 		t.Error("platforms [GCE] rendered; want the schema to refuse it")
 	}

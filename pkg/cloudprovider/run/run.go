@@ -24,6 +24,7 @@ import (
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/cloudprovider"
+	"github.com/carve-dev/carve/pkg/cloudprovider/aks"
 	"github.com/carve-dev/carve/pkg/cloudprovider/clusterapi"
 	"github.com/carve-dev/carve/pkg/cloudprovider/eks"
 	"github.com/carve-dev/carve/pkg/cloudprovider/externalgrpc"
@@ -55,7 +56,7 @@ type Options struct {
 }
 
 // AllPlatforms are the platform types carve-cloudprovider can serve.
-var AllPlatforms = []carvev1.PlatformType{carvev1.PlatformKwok, carvev1.PlatformEKS, carvev1.PlatformOpenShift, carvev1.PlatformClusterAPI}
+var AllPlatforms = []carvev1.PlatformType{carvev1.PlatformKwok, carvev1.PlatformEKS, carvev1.PlatformAKS, carvev1.PlatformOpenShift, carvev1.PlatformClusterAPI}
 
 // ParsePlatforms reads a comma-separated list of platform types
 // ("Kwok,EKS"), matching case-insensitively; "" means all of them.
@@ -96,6 +97,17 @@ func platforms(ctx context.Context, cfg *rest.Config, o Options, live client.Cli
 			p, err := eks.New(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("setting up the EKS platform: %w", err)
+			}
+			out[t] = p
+		case carvev1.PlatformAKS:
+			p, err := aks.New(aks.Options{})
+			if err != nil && o.Platforms == nil {
+				// Not asked for by name: serve the others.
+				klog.FromContext(ctx).Info("Not serving AKS pools: no Azure credential", "err", err)
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("setting up the AKS platform: %w", err)
 			}
 			out[t] = p
 		case carvev1.PlatformOpenShift:
