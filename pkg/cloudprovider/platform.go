@@ -131,3 +131,14 @@ type TemplateChecker interface {
 	// nil when they agree or the platform says nothing.
 	TemplateDifferences(ctx context.Context, pool *carvev1.NodePool) ([]string, error)
 }
+
+// Refuser is implemented by platforms that refuse to change some pools in
+// their current state, whatever the autoscaler asks: a MachineSet that an
+// OpenShift MachineAutoscaler already scales. Create and Delete of such a
+// pool return an ErrRefused error; Refusal says so ahead of any request, from
+// the platform's cache, so that the pool's Ready condition can tell the admin.
+type Refuser interface {
+	// Refusal returns a CamelCase reason and a message saying who else
+	// scales the pool and what to do, or "" when the pool may be changed.
+	Refusal(pool *carvev1.NodePool) (reason, message string)
+}

@@ -80,6 +80,7 @@ var (
 	_ cloudprovider.Refresher       = (*Platform)(nil)
 	_ cloudprovider.TemplateChecker = (*Platform)(nil)
 	_ cloudprovider.NodeTemplater   = (*Platform)(nil)
+	_ cloudprovider.Refuser         = (*Platform)(nil)
 )
 
 // New returns an AKS platform.

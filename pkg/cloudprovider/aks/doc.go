@@ -10,8 +10,9 @@
 //
 //   - Create(n): GET the agent pool, PUT it back with count+n and If-Match
 //     on its ETag (a 412 redoes both, through cloudcall). A pool with AKS's
-//     own cluster autoscaler on (enableAutoScaling) is refused, ErrInvalid:
-//     two autoscalers would fight over its count.
+//     own cluster autoscaler on (enableAutoScaling) is refused, ErrRefused
+//     (and Refusal says so for the pool's Ready condition): two autoscalers
+//     would fight over its count.
 //   - Delete(ids): POST deleteMachines with the machines' names (AKS lowers
 //     the count by as many). Placeholders only lower the count (GET + PUT),
 //     never below the machines a fresh machine list shows, so that AKS never

@@ -10,6 +10,7 @@ import (
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/cloudprovider"
+	"github.com/carve-dev/carve/pkg/cloudprovider/aks"
 	"github.com/carve-dev/carve/pkg/cloudprovider/aks/armserver"
 )
 
@@ -158,19 +159,23 @@ func TestAutoscaledPoolRefused(t *testing.T) {
 	np := f.pool(armserver.PoolSpec{Count: 1, EnableAutoScaling: true})
 	f.srv.ResetCalls()
 	err := f.p.Create(ctx(t), np, 1)
-	if !errors.Is(err, cloudprovider.ErrInvalid) || !strings.Contains(err.Error(), "enableAutoScaling") {
-		t.Fatalf("Create in an AKS-autoscaled pool = %v, want ErrInvalid naming enableAutoScaling", err)
+	if !errors.Is(err, cloudprovider.ErrRefused) || !strings.Contains(err.Error(), "enableAutoScaling") {
+		t.Fatalf("Create in an AKS-autoscaled pool = %v, want ErrRefused naming enableAutoScaling", err)
 	}
 	ids := f.srv.ProviderIDs(sub, rg, f.cluster, agentPool(np))
-	if err := f.p.Delete(ctx(t), np, ids); !errors.Is(err, cloudprovider.ErrInvalid) {
-		t.Errorf("Delete in an AKS-autoscaled pool = %v, want ErrInvalid", err)
+	if err := f.p.Delete(ctx(t), np, ids); !errors.Is(err, cloudprovider.ErrRefused) {
+		t.Errorf("Delete in an AKS-autoscaled pool = %v, want ErrRefused", err)
 	}
 	if n := f.srv.Calls()[armserver.CallPutAgentPool] + f.srv.Calls()[armserver.CallDeleteMachines]; n != 0 {
 		t.Errorf("%d changes sent to an AKS-autoscaled pool", n)
 	}
-	diffs, _ := f.p.TemplateDifferences(ctx(t), np)
-	if !strings.Contains(strings.Join(diffs, "\n"), "enableAutoScaling") {
-		t.Errorf("TemplateDifferences %q does not name enableAutoScaling", diffs)
+	// The pool's Ready condition says so before anyone asks.
+	if reason, msg := f.p.Refusal(np); reason != aks.ReasonAKSAutoscaler || !strings.Contains(msg, "enableAutoScaling") {
+		t.Errorf("Refusal = %q, %q; want %s naming enableAutoScaling", reason, msg, aks.ReasonAKSAutoscaler)
+	}
+	other := f.pool(armserver.PoolSpec{Count: 1})
+	if reason, _ := f.p.Refusal(other); reason != "" {
+		t.Errorf("Refusal of a pool without AKS's autoscaler = %q, want none", reason)
 	}
 }
 

@@ -180,15 +180,26 @@ func (p *Platform) TemplateDifferences(_ context.Context, pool *carvev1.NodePool
 	return templateDifferences(ref, pool, ap), nil
 }
 
+// ReasonAKSAutoscaler is the reason of Refusal for an agent pool that AKS's
+// own cluster autoscaler scales.
+const ReasonAKSAutoscaler = "AKSClusterAutoscaler"
+
+// Refusal implements cloudprovider.Refuser from the cache: an agent pool
+// with AKS's own cluster autoscaler on (enableAutoScaling) is refused, as
+// Create and Delete refuse it.
+func (p *Platform) Refusal(pool *carvev1.NodePool) (reason, message string) {
+	ref, ap, ok := p.cachedAgentPool(pool)
+	if !ok || ap == nil || ap.Properties == nil || !deref(ap.Properties.EnableAutoScaling) {
+		return "", ""
+	}
+	return ReasonAKSAutoscaler, fmt.Sprintf("agent pool %s has AKS's own cluster autoscaler enabled (enableAutoScaling), and two autoscalers would fight over its count; disable it (az aks nodepool update --disable-cluster-autoscaler) or take the pool out of carve", ref)
+}
+
 // templateDifferences is TemplateDifferences' decision, one sentence per
 // difference, sorted.
 func templateDifferences(ref poolRef, pool *carvev1.NodePool, ap *armcontainerservice.AgentPool) []string {
 	var out []string
 	pr := ap.Properties
-	if deref(pr.EnableAutoScaling) {
-		out = append(out, fmt.Sprintf("agent pool %s has AKS's cluster autoscaler enabled (enableAutoScaling): carve refuses to scale it while it is on", ref))
-	}
-
 	// Labels: what the nodes must carry (the template's, carve's pool and
 	// accelerator labels) against what AKS gives them.
 	want := maps.Clone(pool.Spec.Template.Labels)

@@ -20,7 +20,7 @@ func refuse(ref poolRef, ap *armcontainerservice.AgentPool) error {
 	}
 	pr := ap.Properties
 	if deref(pr.EnableAutoScaling) {
-		return cloudprovider.Errorf(cloudprovider.ErrInvalid, "agent pool %s has AKS's own cluster autoscaler enabled (enableAutoScaling): two autoscalers would fight over its count; disable it (az aks nodepool update --disable-cluster-autoscaler) or take the pool out of carve", ref)
+		return cloudprovider.Errorf(cloudprovider.ErrRefused, "agent pool %s has AKS's own cluster autoscaler enabled (enableAutoScaling): two autoscalers would fight over its count; disable it (az aks nodepool update --disable-cluster-autoscaler) or take the pool out of carve", ref)
 	}
 	if t := deref(pr.Type); t != "" && t != armcontainerservice.AgentPoolTypeVirtualMachineScaleSets {
 		return cloudprovider.Errorf(cloudprovider.ErrInvalid, "agent pool %s is of type %s: carve scales VirtualMachineScaleSets agent pools only", ref, t)

@@ -112,6 +112,7 @@ var (
 	_ cloudprovider.Refresher        = (*Platform)(nil)
 	_ cloudprovider.TemplateChecker  = (*Platform)(nil)
 	_ cloudprovider.ProviderIDMapper = (*Platform)(nil)
+	_ cloudprovider.Refuser          = (*Platform)(nil)
 )
 
 // WithNamespaces limits the platform's informers to the given namespaces

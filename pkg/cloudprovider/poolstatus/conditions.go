@@ -60,6 +60,9 @@ type Observed struct {
 	// refused.
 	Refusal      *server.Refusal
 	OutcomeKnown bool
+	// RefusedReason and RefusedMessage are the platform's refusal to
+	// change the pool (cloudprovider.Refuser), "" when there is none.
+	RefusedReason, RefusedMessage string
 	// TemplateDiffs are the differences from the template the platform
 	// (TemplateChecker) and the first Ready node (NodeDifferences) show;
 	// TemplateChecked says either had something to compare.
@@ -91,7 +94,11 @@ func Conditions(pool *carvev1.NodePool, o Observed) []metav1.Condition {
 		set(carvev1.NodePoolReady, metav1.ConditionFalse, ReasonPlatformError, "reading the target size from platform %s: %v", platform, o.TargetErr)
 		set(carvev1.NodePoolScalingUp, metav1.ConditionUnknown, ReasonPlatformError, "the target size is not known")
 	default:
-		set(carvev1.NodePoolReady, metav1.ConditionTrue, ReasonServed, "offered to the autoscaler as node group %s (platform %s)", pool.Name, platform)
+		if o.RefusedReason != "" {
+			set(carvev1.NodePoolReady, metav1.ConditionFalse, o.RefusedReason, "offered to the autoscaler as node group %s, but platform %s refuses to change its size: %s", pool.Name, platform, o.RefusedMessage)
+		} else {
+			set(carvev1.NodePoolReady, metav1.ConditionTrue, ReasonServed, "offered to the autoscaler as node group %s (platform %s)", pool.Name, platform)
+		}
 		switch {
 		case o.TargetSize > o.ReadySize:
 			set(carvev1.NodePoolScalingUp, metav1.ConditionTrue, ReasonWaitingForNodes, "%d of the %d nodes asked for are not Ready yet", o.TargetSize-o.ReadySize, o.TargetSize)

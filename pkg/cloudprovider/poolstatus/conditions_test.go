@@ -82,6 +82,12 @@ func TestConditions(t *testing.T) {
 			template: &metav1.Condition{Type: carvev1.NodePoolTemplateMatches, Status: metav1.ConditionFalse, Reason: ReasonTemplateDiffers, ObservedGeneration: 3, LastTransitionTime: now,
 				Message: "the pool's nodes differ from spec.template, on which the autoscaler scales the pool from zero: node cpu-a has allocatable cpu 3; the template says 4; node cpu-a has no label zone; correct the template or the platform's group"},
 		},
+		"the platform refuses": {
+			obs: Observed{Served: true, TargetSize: 2, ReadySize: 2, RefusedReason: "MachineAutoscaler", RefusedMessage: "MachineAutoscaler openshift-machine-api/x scales it"},
+			want: []metav1.Condition{
+				cond(carvev1.NodePoolReady, metav1.ConditionFalse, "MachineAutoscaler", "offered to the autoscaler as node group cpu, but platform Kwok refuses to change its size: MachineAutoscaler openshift-machine-api/x scales it", now),
+				idle, noneRefused},
+		},
 		"the template agrees": {
 			obs:  Observed{Served: true, TargetSize: 2, ReadySize: 2, TemplateChecked: true},
 			want: []metav1.Condition{served, idle, noneRefused},

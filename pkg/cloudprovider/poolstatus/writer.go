@@ -149,8 +149,11 @@ func (w *Writer) sync(ctx context.Context, name string) error {
 	obs.TargetSize = want.TargetSize
 	obs.Refusal, obs.OutcomeKnown = w.outcomes.Last(name)
 	obs.TemplateDiffs, obs.TemplateChecked = w.templateDiffs(ctx, pool, p, nodes.Items)
+	if r, ok := p.(cloudprovider.Refuser); ok {
+		obs.RefusedReason, obs.RefusedMessage = r.Refusal(pool)
+	}
 	want.Conditions = Conditions(pool, obs)
-	if _, caches := p.(cloudprovider.Refresher); caches || isTemplateChecker(p) {
+	if _, caches := p.(cloudprovider.Refresher); caches || isTemplateChecker(p) || isRefuser(p) {
 		// What these platforms say changes without an event here (a
 		// refresh, a MachineSet's annotations): look again later.
 		w.queue.AddAfter(name, resyncPeriod)
@@ -170,6 +173,11 @@ func (w *Writer) sync(ctx context.Context, name string) error {
 // resyncPeriod is how often the status of a pool whose platform caches its
 // cloud is written again from that cache.
 const resyncPeriod = time.Minute
+
+func isRefuser(p cloudprovider.Platform) bool {
+	_, ok := p.(cloudprovider.Refuser)
+	return ok
+}
 
 func isTemplateChecker(p cloudprovider.Platform) bool {
 	_, ok := p.(cloudprovider.TemplateChecker)
