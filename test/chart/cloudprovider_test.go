@@ -2,7 +2,6 @@ package chart
 
 import (
 	"crypto/tls"
-	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
@@ -306,19 +305,10 @@ func TestCloudProviderMachineAPIRBAC(t *testing.T) {
 // yaml block of a page's "## Permissions" section.
 func documentedRules(t *testing.T, path string) []rbacv1.PolicyRule {
 	t.Helper()
-	data, err := os.ReadFile(path)
+	block, err := framework.DocYAML(path, "Permissions")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(data), "\n## Permissions\n")
-	if !ok {
-		t.Fatalf("%s has no Permissions section", path)
-	}
-	_, block, ok := strings.Cut(section, "```yaml\n")
-	if !ok {
-		t.Fatalf("%s: no yaml block under Permissions", path)
-	}
-	block, _, _ = strings.Cut(block, "```")
 	objs, err := decode(block)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)

@@ -26,13 +26,19 @@ import (
 // InstallCRDs creates carve's CRDs from manifests/crds and waits until the
 // apiserver serves them.
 func InstallCRDs(ctx context.Context, cfg *rest.Config) error {
+	return InstallCRDsFrom(ctx, cfg, filepath.Join(framework.RepoRoot(), "manifests", "crds"))
+}
+
+// InstallCRDsFrom creates every CRD in dir's *.yaml files (one per file; one
+// that exists already is kept) and waits until the apiserver serves each.
+func InstallCRDsFrom(ctx context.Context, cfg *rest.Config, dir string) error {
 	c, err := apiextensionsclient.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}
-	files, err := filepath.Glob(filepath.Join(framework.RepoRoot(), "manifests", "crds", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil || len(files) == 0 {
-		return fmt.Errorf("no CRDs found under manifests/crds: %v", err)
+		return fmt.Errorf("no CRDs found in %s: %v", dir, err)
 	}
 	for _, f := range files {
 		data, err := os.ReadFile(f)

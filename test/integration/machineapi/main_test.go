@@ -8,23 +8,16 @@
 package machineapi_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -33,6 +26,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/carve-dev/carve/test/framework"
+	"github.com/carve-dev/carve/test/framework/carvetest"
 )
 
 // env is the control plane the tests share.
@@ -75,7 +69,7 @@ func setup(ctx context.Context, c *framework.Cluster) error {
 	if env.cl, err = client.New(c.Config, client.Options{Scheme: clientgoscheme.Scheme}); err != nil {
 		return err
 	}
-	if err := installCRDs(ctx, c.Config, "testdata"); err != nil {
+	if err := carvetest.InstallCRDsFrom(ctx, c.Config, "testdata"); err != nil {
 		return err
 	}
 	for _, ns := range []string{openshiftNamespace, capiNamespace} {
@@ -92,47 +86,6 @@ func setup(ctx context.Context, c *framework.Cluster) error {
 	go func() { _ = env.nodes.Start(ctx) }()
 	if !env.nodes.WaitForCacheSync(ctx) {
 		return fmt.Errorf("the Node informer did not sync")
-	}
-	return nil
-}
-
-// installCRDs creates every CRD in dir and waits until each is established.
-func installCRDs(ctx context.Context, cfg *rest.Config, dir string) error {
-	c, err := apiextensionsclient.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil || len(files) == 0 {
-		return fmt.Errorf("no CRDs in %s: %v", dir, err)
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096).Decode(crd); err != nil {
-			return fmt.Errorf("decoding %s: %w", f, err)
-		}
-		if _, err := c.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("creating CRD %s: %w", crd.Name, err)
-		}
-		err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-			got, err := c.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
-			if err != nil {
-				return false, nil
-			}
-			for _, cond := range got.Status.Conditions {
-				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
-					return true, nil
-				}
-			}
-			return false, nil
-		})
-		if err != nil {
-			return fmt.Errorf("waiting for CRD %s: %w", crd.Name, err)
-		}
 	}
 	return nil
 }

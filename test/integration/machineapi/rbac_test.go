@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,20 +95,10 @@ func TestDocumentedRBACIsEnough(t *testing.T) {
 // section.
 func documentedRBAC(t *testing.T, path string) []*unstructured.Unstructured {
 	t.Helper()
-	data, err := os.ReadFile(path)
+	block, err := framework.DocYAML(path, "Permissions")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(data), "\n## Permissions\n")
-	if !ok {
-		t.Fatalf("%s has no Permissions section", path)
-	}
-	section, _, _ = strings.Cut(section, "\n## ")
-	_, block, ok := strings.Cut(section, "```yaml\n")
-	if !ok {
-		t.Fatalf("%s: no yaml block under Permissions", path)
-	}
-	block, _, _ = strings.Cut(block, "```")
 	var out []*unstructured.Unstructured
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader([]byte(block)), 4096)
 	for {
