@@ -9,7 +9,8 @@ import (
 
 // cacheOptions keeps in the informers only what carve-cloudprovider reads.
 // Nothing reads managedFields. Of a Node, the server and the status writer
-// read metadata, spec and status conditions; a real Node's status is mostly
+// read metadata, spec, status conditions and allocatable (the writer
+// compares it with the pool's template); a real Node's status is mostly
 // the images on it (tens, with their names and sizes), and with 100 000
 // Nodes in the cache every garbage collection marks them all, which is what
 // the tail of the RPC latency is made of (docs/benchmarks.md). Code that
@@ -22,8 +23,8 @@ func cacheOptions(scheme *runtime.Scheme) cache.Options {
 	}
 }
 
-// trimNode keeps a Node's metadata (without managedFields), its spec and its
-// status conditions.
+// trimNode keeps a Node's metadata (without managedFields), its spec, and
+// its status conditions and allocatable.
 func trimNode(obj any) (any, error) {
 	n, ok := obj.(*corev1.Node)
 	if !ok {
@@ -31,6 +32,6 @@ func trimNode(obj any) (any, error) {
 		return cache.TransformStripManagedFields()(obj)
 	}
 	n.ManagedFields = nil
-	n.Status = corev1.NodeStatus{Conditions: n.Status.Conditions}
+	n.Status = corev1.NodeStatus{Conditions: n.Status.Conditions, Allocatable: n.Status.Allocatable}
 	return n, nil
 }

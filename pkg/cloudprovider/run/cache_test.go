@@ -18,17 +18,19 @@ func TestTrimNode(t *testing.T) {
 	}
 	spec := corev1.NodeSpec{ProviderID: "kwok://cpu/cpu-1", Taints: []corev1.Taint{{Key: "k", Effect: corev1.TaintEffectNoSchedule}}}
 	full := &corev1.Node{ObjectMeta: *meta.DeepCopy(), Spec: *spec.DeepCopy(), Status: corev1.NodeStatus{
-		Conditions: ready,
-		Capacity:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16")},
-		Images:     []corev1.ContainerImage{{Names: []string{"registry.invalid/ml/runtime:1"}, SizeBytes: 1 << 30}},
-		NodeInfo:   corev1.NodeSystemInfo{KubeletVersion: "v1.37.2"},
+		Conditions:  ready,
+		Capacity:    corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16")},
+		Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("15")},
+		Images:      []corev1.ContainerImage{{Names: []string{"registry.invalid/ml/runtime:1"}, SizeBytes: 1 << 30}},
+		NodeInfo:    corev1.NodeSystemInfo{KubeletVersion: "v1.37.2"},
 	}}
 	full.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}
 	got, err := trimNode(full)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &corev1.Node{ObjectMeta: meta, Spec: spec, Status: corev1.NodeStatus{Conditions: ready}}
+	want := &corev1.Node{ObjectMeta: meta, Spec: spec, Status: corev1.NodeStatus{Conditions: ready,
+		Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("15")}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("trimNode (-want +got):\n%s", diff)
 	}

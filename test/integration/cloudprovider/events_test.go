@@ -65,6 +65,9 @@ func TestRefusalEventsAndConditions(t *testing.T) {
 		carvev1.NodePoolReady:        "True/" + poolstatus.ReasonServed,
 		carvev1.NodePoolScalingUp:    "False/" + poolstatus.ReasonNodesReady,
 		carvev1.NodePoolScaleRefused: "False/" + poolstatus.ReasonScaleAccepted,
+		// kwok's nodes are the template's, read through the provider's
+		// trimmed Node cache.
+		carvev1.NodePoolTemplateMatches: "True/" + poolstatus.ReasonTemplateAgrees,
 	})
 
 	// The autoscaler retries a refused deletion every loop.
