@@ -9,7 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -150,4 +152,35 @@ func TestUnservedPoolIsNotReady(t *testing.T) {
 	}
 	_, err := cp.NodeGroupTargetSize(t.Context(), &externalgrpc.NodeGroupTargetSizeRequest{Id: pool.Name})
 	wantCode(t, "TargetSize of an EKS pool", err, codes.Unimplemented, "platform EKS")
+}
+
+// A pool at zero says 0 in its status, not nothing, so that kubectl's
+// TARGET and CURRENT columns show 0.
+func TestPoolAtZeroShowsZero(t *testing.T) {
+	// Created as from a manifest, without a status (a typed client would
+	// send the zeros itself).
+	obj := ut.MakeNodePool("zero-"+utilrand.String(5), carvev1.NodePoolRoleCPU, 0, 3, "4", "16Gi").Obj()
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "status")
+	u := &unstructured.Unstructured{Object: m}
+	u.SetGroupVersionKind(carvev1.GroupVersion.WithKind("NodePool"))
+	if err := cl.Create(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Delete(context.Background(), u) })
+	pool := obj.Name
+	waitConditions(t, pool, map[string]string{carvev1.NodePoolReady: "True/" + poolstatus.ReasonServed})
+	u = &unstructured.Unstructured{}
+	u.SetGroupVersionKind(carvev1.GroupVersion.WithKind("NodePool"))
+	if err := cl.Get(t.Context(), client.ObjectKey{Name: pool}, u); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"targetSize", "currentSize", "readySize"} {
+		if v, found, err := unstructured.NestedInt64(u.Object, "status", f); !found || err != nil || v != 0 {
+			t.Errorf("status.%s = %v (found %v, %v), want 0 written", f, v, found, err)
+		}
+	}
 }

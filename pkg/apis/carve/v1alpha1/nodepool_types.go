@@ -163,17 +163,18 @@ type NodePoolSpec struct {
 	PricePerHour *resource.Quantity `json:"pricePerHour,omitempty"`
 }
 
-// NodePoolStatus is what carve observes of a pool.
+// NodePoolStatus is what carve observes of a pool. The sizes have no
+// omitempty, so that a pool at zero shows 0 in kubectl's columns.
 type NodePoolStatus struct {
 	// targetSize is the number of nodes the pool is asked to have.
 	// +optional
-	TargetSize int32 `json:"targetSize,omitempty"`
+	TargetSize int32 `json:"targetSize"`
 	// currentSize is the number of nodes the pool has.
 	// +optional
-	CurrentSize int32 `json:"currentSize,omitempty"`
+	CurrentSize int32 `json:"currentSize"`
 	// readySize is the number of the pool's nodes that are Ready.
 	// +optional
-	ReadySize int32 `json:"readySize,omitempty"`
+	ReadySize int32 `json:"readySize"`
 	// observedGeneration is the spec generation this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
