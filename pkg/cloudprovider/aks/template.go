@@ -109,13 +109,6 @@ func parseTaint(s string) (corev1.Taint, bool) {
 	return corev1.Taint{}, false
 }
 
-func taintString(t corev1.Taint) string {
-	if t.Value == "" {
-		return t.Key + ":" + string(t.Effect)
-	}
-	return t.Key + "=" + t.Value + ":" + string(t.Effect)
-}
-
 // cachedAgentPool is the pool's agent pool as last read, nil if it was
 // never read (no call is made).
 func (p *Platform) cachedAgentPool(pool *carvev1.NodePool) (poolRef, *armcontainerservice.AgentPool, bool) {
@@ -252,12 +245,12 @@ func templateDifferences(ref poolRef, pool *carvev1.NodePool, ap *armcontainerse
 	}
 	for _, t := range pool.Spec.Template.Taints {
 		if !has(got, t) {
-			out = append(out, fmt.Sprintf("taint %s: in the template, not on the agent pool's nodes", taintString(t)))
+			out = append(out, fmt.Sprintf("taint %s: in the template, not on the agent pool's nodes", t.ToString()))
 		}
 	}
 	for _, t := range got {
 		if !has(pool.Spec.Template.Taints, t) {
-			out = append(out, fmt.Sprintf("taint %s: on the agent pool's nodes, not in the template", taintString(t)))
+			out = append(out, fmt.Sprintf("taint %s: on the agent pool's nodes, not in the template", t.ToString()))
 		}
 	}
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -30,7 +29,7 @@ func NodeDifferences(pool *carvev1.NodePool, nodes []corev1.Node) []string {
 	}
 	var out []string
 	tmpl := cloudprovider.NodeFromTemplate(pool, node.Name)
-	for _, name := range sortedNames(tmpl.Status.Allocatable) {
+	for _, name := range slices.Sorted(maps.Keys(tmpl.Status.Allocatable)) {
 		want := tmpl.Status.Allocatable[name]
 		got, ok := node.Status.Allocatable[name]
 		switch {
@@ -50,7 +49,7 @@ func NodeDifferences(pool *carvev1.NodePool, nodes []corev1.Node) []string {
 	}
 	for _, t := range pool.Spec.Template.Taints {
 		if !slices.ContainsFunc(node.Spec.Taints, func(n corev1.Taint) bool { return n.MatchTaint(&t) && n.Value == t.Value }) {
-			out = append(out, fmt.Sprintf("node %s lacks the template's taint %s", node.Name, taintString(t)))
+			out = append(out, fmt.Sprintf("node %s lacks the template's taint %s", node.Name, t.ToString()))
 		}
 	}
 	for _, n := range node.Spec.Taints {
@@ -58,7 +57,7 @@ func NodeDifferences(pool *carvev1.NodePool, nodes []corev1.Node) []string {
 			continue
 		}
 		if !slices.ContainsFunc(pool.Spec.Template.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&n) }) {
-			out = append(out, fmt.Sprintf("node %s has taint %s, which the template does not name", node.Name, taintString(n)))
+			out = append(out, fmt.Sprintf("node %s has taint %s, which the template does not name", node.Name, n.ToString()))
 		}
 	}
 	return out
@@ -89,20 +88,4 @@ func lifecycleTaint(key string) bool {
 		}
 	}
 	return false
-}
-
-func taintString(t corev1.Taint) string {
-	if t.Value == "" {
-		return fmt.Sprintf("%s:%s", t.Key, t.Effect)
-	}
-	return fmt.Sprintf("%s=%s:%s", t.Key, t.Value, t.Effect)
-}
-
-func sortedNames(rl corev1.ResourceList) []corev1.ResourceName {
-	out := make([]corev1.ResourceName, 0, len(rl))
-	for n := range rl {
-		out = append(out, n)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
 }
