@@ -39,7 +39,7 @@ trap cleanup INT TERM HUP EXIT
 log "starting carve-controller (webhooks on https://127.0.0.1:$webhook_port)"
 bin/carve-controller --kubeconfig "$KUBECONFIG" --namespace carve-system \
   --webhook-bind-address 127.0.0.1 --webhook-port "$webhook_port" \
-  --webhook-url "https://127.0.0.1:$webhook_port" --cert-dir "$local_dir/certs" \
+  --webhook-url "https://127.0.0.1:$webhook_port" \
   --metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081 \
   >"$local_dir/carve-controller.log" 2>&1 &
 pids+=($!) names+=(carve-controller)

@@ -11,6 +11,7 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/carve-dev/carve/pkg/certs"
 	"github.com/carve-dev/carve/pkg/controller"
 )
 
@@ -25,8 +26,13 @@ func main() {
 	flag.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "carve-system"), "namespace carve runs in; never subject to its pod webhooks")
 	flag.StringVar(&o.WebhookBindAddress, "webhook-bind-address", "", "address the webhook server listens on (empty: all)")
 	flag.IntVar(&o.WebhookPort, "webhook-port", 9443, "port of the webhook server")
-	flag.StringVar(&o.CertDir, "cert-dir", controller.DefaultCertDir(os.TempDir()), "folder with the webhook server's tls.crt, tls.key and ca.crt")
-	flag.BoolVar(&o.SelfSignedCerts, "self-signed-certs", true, "make a new CA and serving certificate at start (false: read them from --cert-dir)")
+	flag.StringVar(&o.CertSecret, "cert-secret", "carve-webhook-certs", "Secret in --namespace that carve-controller keeps the webhook's CA and serving certificate in, and rotates")
+	flag.StringVar(&o.CertDir, "cert-dir", "", "folder with tls.crt, tls.key and ca.crt kept current by something else, e.g. cert-manager (instead of --cert-secret)")
+	defaults := certs.DefaultPolicy(nil)
+	flag.DurationVar(&o.CertPolicy.CAValidity, "ca-validity", defaults.CAValidity, "lifetime of a new webhook CA; a new one is introduced when a third is left")
+	flag.DurationVar(&o.CertPolicy.ServingValidity, "cert-validity", defaults.ServingValidity, "lifetime of a new serving certificate; renewed when a third is left")
+	flag.DurationVar(&o.CertPolicy.Grace, "cert-rotation-grace", defaults.Grace, "how long a new CA is trusted before it signs, and the old one after")
+	flag.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "keep serving this long after SIGTERM while reporting not ready, so a Service stops sending requests first")
 	flag.StringVar(&certHosts, "cert-hosts", "", "comma-separated DNS names and IPs of the serving certificate (default: the service's names, or the webhook URL's host)")
 	flag.BoolVar(&o.InstallWebhooks, "install-webhooks", true, "create or update the webhook configurations at start")
 	flag.StringVar(&o.WebhookOwnerClusterRole, "webhook-owner-cluster-role", "", "ClusterRole that owns the webhook configurations, so deleting it (helm uninstall) removes them")
@@ -66,16 +72,16 @@ func complete(o *controller.Options, service, certHosts, podLevel string) error 
 	}
 	switch {
 	case certHosts != "":
-		o.CertHosts = strings.Split(certHosts, ",")
+		o.CertPolicy.Hosts = strings.Split(certHosts, ",")
 	case o.Endpoint.URL != "":
 		h, err := controller.URLHost(o.Endpoint.URL)
 		if err != nil {
 			return err
 		}
-		o.CertHosts = []string{h}
+		o.CertPolicy.Hosts = []string{h}
 	default:
 		svc := o.Endpoint.ServiceName + "." + o.Endpoint.ServiceNamespace
-		o.CertHosts = []string{svc, svc + ".svc", svc + ".svc.cluster.local"}
+		o.CertPolicy.Hosts = []string{svc, svc + ".svc", svc + ".svc.cluster.local"}
 	}
 	return nil
 }

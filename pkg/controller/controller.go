@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -49,12 +49,17 @@ type Options struct {
 	// WebhookBindAddress and WebhookPort are where the webhook server listens.
 	WebhookBindAddress string
 	WebhookPort        int
-	// CertDir holds tls.crt, tls.key and ca.crt.
+	// CertSecret is the Secret in Namespace that holds the webhook's
+	// certificates; carve-controller makes it, serves it and rotates it
+	// (see pkg/certs). Used unless CertDir is set.
+	CertSecret string
+	// CertDir, when set, holds tls.crt, tls.key and ca.crt kept current by
+	// something else (a Secret of cert-manager's mounted there): they are
+	// read again every few seconds and nothing is rotated.
 	CertDir string
-	// SelfSignedCerts makes a new CA and certificate for CertHosts at start;
-	// otherwise CertDir must already hold them (e.g. from cert-manager).
-	SelfSignedCerts bool
-	CertHosts       []string
+	// CertPolicy sets the certificates' names, lifetimes and the pace of
+	// a rotation.
+	CertPolicy certs.Policy
 	// InstallWebhooks creates or updates the webhook configurations.
 	InstallWebhooks bool
 	// WebhookOwnerClusterRole, when set, owns the webhook configurations, so
@@ -70,6 +75,10 @@ type Options struct {
 	HealthProbeBindAddress string
 	// PprofBindAddress serves Go's profiler when set (not "0" or "").
 	PprofBindAddress string
+	// ShutdownDelay is how long carve-controller keeps serving, reporting
+	// not ready, after it is told to stop: the time a Service takes to stop
+	// sending it requests, so that none is refused.
+	ShutdownDelay time.Duration
 	// Ready, if set, is called once the webhooks serve and are registered.
 	Ready func()
 }
@@ -91,20 +100,14 @@ func utilRuntimeMust(err error) {
 // Run runs carve-controller until ctx ends.
 func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	log := klog.FromContext(ctx)
-	if o.SelfSignedCerts {
-		b, err := certs.Generate(o.CertHosts, time.Now())
-		if err != nil {
-			return err
-		}
-		if err := b.Write(o.CertDir); err != nil {
-			return err
-		}
+	direct, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		return fmt.Errorf("creating client: %w", err)
 	}
-	bundle, err := certs.Read(o.CertDir)
+	src, err := newCertSource(cfg, o)
 	if err != nil {
 		return err
 	}
-	o.Endpoint.CABundle = bundle.CA
 
 	scheme := Scheme()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -118,22 +121,22 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			DefaultUnsafeDisableDeepCopy: ptrTrue(),
 		},
 		WebhookServer: webhook.NewServer(webhook.Options{
-			Host:    o.WebhookBindAddress,
-			Port:    o.WebhookPort,
-			CertDir: o.CertDir,
-			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
+			Host: o.WebhookBindAddress,
+			Port: o.WebhookPort,
+			TLSOpts: []func(*tls.Config){func(c *tls.Config) {
+				c.MinVersion = tls.VersionTLS12
+				// Served from memory: a rotation reaches the server with no
+				// file and no restart.
+				c.GetCertificate = src.GetCertificate
+			}},
 		}),
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
-	// Reads that must not go through a cache: the pod-level probe and the
-	// webhook configurations (see webhooks.Install).
-	direct, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return fmt.Errorf("creating client: %w", err)
-	}
+	// direct reads what must not go through a cache: the pod-level probe
+	// and the webhook configurations (see webhooks.Install).
 	podLevel, err := podLevelResources(ctx, direct, cfg, o)
 	if err != nil {
 		return err
@@ -147,15 +150,28 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	// Ready means the apiserver calls a server that can decide: the server
-	// runs, its caches are synced and the configurations are registered.
-	var registered atomic.Bool
+	if err := mgr.Add(src); err != nil {
+		return err
+	}
+	// Ready means the apiserver may call this server and it can decide:
+	// the server runs, its caches are synced, the configurations are
+	// registered and trust the certificate it serves, and it is not
+	// shutting down.
+	var (
+		published atomic.Pointer[[]byte]
+		stopping  atomic.Bool
+	)
 	if err := mgr.AddReadyzCheck("webhook", srv.StartedChecker()); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("registered", func(*http.Request) error {
-		if !registered.Load() {
-			return fmt.Errorf("webhook configurations not registered yet")
+	if err := mgr.AddReadyzCheck("certificate", func(*http.Request) error {
+		return servesTrusted(src.Current(), published.Load())
+	}); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("stopping", func(*http.Request) error {
+		if stopping.Load() {
+			return fmt.Errorf("shutting down")
 		}
 		return nil
 	}); err != nil {
@@ -164,7 +180,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 
 	// Register the webhooks only once the caches they read are synced and
 	// the server answers, so the apiserver never calls a server that
-	// cannot decide.
+	// cannot decide; register again whenever the CA bundle changes.
 	if err := mgr.Add(readyRunnable(func(ctx context.Context) error {
 		if !mgr.GetCache().WaitForCacheSync(ctx) {
 			return fmt.Errorf("caches did not sync")
@@ -172,18 +188,52 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		if err := waitServing(ctx, o.WebhookBindAddress, o.WebhookPort); err != nil {
 			return err
 		}
-		if o.InstallWebhooks {
-			if err := webhooks.Install(ctx, direct, o.Endpoint, o.Namespace, o.WebhookOwnerClusterRole); err != nil {
-				return err
+		first := true
+		for {
+			changed := src.Changed()
+			cur := src.Current()
+			if cur == nil {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-changed:
+					continue
+				}
 			}
-			log.Info("Webhook configurations installed", "endpoint", describe(o.Endpoint))
+			trust := cur.TrustPEM()
+			resync := time.Minute
+			if !o.InstallWebhooks {
+				// Someone else registers them: ready once synced.
+				published.Store(&trust)
+			} else {
+				e := o.Endpoint
+				e.CABundle = trust
+				if err := webhooks.Install(ctx, direct, e, o.Namespace, o.WebhookOwnerClusterRole); err != nil {
+					if first {
+						return err
+					}
+					log.Error(err, "Updating the webhook configurations; retrying")
+					resync = 2 * time.Second
+				} else {
+					published.Store(&trust)
+					log.V(1).Info("Webhook configurations current", "endpoint", describe(o.Endpoint), "cas", len(cur.Trust))
+				}
+			}
+			if first {
+				log.Info("Webhooks registered", "endpoint", describe(o.Endpoint), "installed", o.InstallWebhooks)
+				first = false
+				if o.Ready != nil {
+					o.Ready()
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-changed:
+			case <-time.After(resync):
+				// Put back what someone else changed.
+			}
 		}
-		registered.Store(true)
-		if o.Ready != nil {
-			o.Ready()
-		}
-		<-ctx.Done()
-		return nil
 	})); err != nil {
 		return err
 	}
@@ -194,7 +244,75 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			return fmt.Errorf("starting informer for %T: %w", obj, err)
 		}
 	}
-	return mgr.Start(ctx)
+	// Stop in two steps: first report not ready and keep serving for
+	// ShutdownDelay, the time endpoints take to drop this replica, then
+	// stop the server (which finishes the requests it has).
+	mgrCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-mgrCtx.Done():
+			return
+		}
+		stopping.Store(true)
+		if o.ShutdownDelay > 0 {
+			log.Info("Stopping: not ready, still serving", "for", o.ShutdownDelay)
+			t := time.NewTimer(o.ShutdownDelay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-mgrCtx.Done():
+			}
+		}
+		stop()
+	}()
+	return mgr.Start(mgrCtx)
+}
+
+// certSource is where the server's certificate comes from.
+type certSource interface {
+	Start(context.Context) error
+	NeedLeaderElection() bool
+	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	Current() *certs.State
+	Changed() <-chan struct{}
+}
+
+func newCertSource(cfg *rest.Config, o Options) (certSource, error) {
+	if o.CertDir != "" {
+		d := &certs.Dir{Path: o.CertDir}
+		if err := d.Load(); err != nil {
+			return nil, err
+		}
+		return d, nil
+	}
+	if o.CertSecret == "" {
+		return nil, fmt.Errorf("neither a certificate Secret nor a certificate folder is set")
+	}
+	if err := o.CertPolicy.Validate(); err != nil {
+		return nil, fmt.Errorf("webhook certificates: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &certs.Rotator{Client: cs, Namespace: o.Namespace, Name: o.CertSecret, Policy: o.CertPolicy}, nil
+}
+
+// servesTrusted says whether the apiserver trusts what is served: the
+// served certificate is signed by a CA of the bundle last published.
+func servesTrusted(cur *certs.State, published *[]byte) error {
+	if cur == nil {
+		return fmt.Errorf("no certificate loaded yet")
+	}
+	if published == nil {
+		return fmt.Errorf("webhook configurations not registered yet")
+	}
+	if !certs.BundleTrusts(*published, cur.Serving.Cert) {
+		return fmt.Errorf("the webhook configurations do not trust the served certificate yet")
+	}
+	return nil
 }
 
 type readyRunnable func(context.Context) error
@@ -281,6 +399,3 @@ func URLHost(u string) (string, error) {
 	}
 	return p.Hostname(), nil
 }
-
-// DefaultCertDir is where self-signed certificates go when no folder is given.
-func DefaultCertDir(base string) string { return filepath.Join(base, "carve-webhook-certs") }

@@ -6,6 +6,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -80,6 +81,7 @@ func apply(ctx context.Context, c client.Client, want client.Object, setSpec fun
 	case err != nil:
 		return fmt.Errorf("reading %s %s: %w", kind, want.GetName(), err)
 	}
+	before := have.DeepCopyObject()
 	labels := have.GetLabels()
 	if labels == nil {
 		labels = map[string]string{}
@@ -90,6 +92,9 @@ func apply(ctx context.Context, c client.Client, want client.Object, setSpec fun
 	have.SetLabels(labels)
 	have.SetOwnerReferences(want.GetOwnerReferences())
 	setSpec(have)
+	if equality.Semantic.DeepEqual(before, have) {
+		return nil // carve-controller checks every minute: no write then
+	}
 	if err := c.Update(ctx, have); err != nil {
 		return fmt.Errorf("updating %s %s: %w", kind, want.GetName(), err)
 	}

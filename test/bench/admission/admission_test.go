@@ -39,6 +39,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/certs"
 	"github.com/carve-dev/carve/pkg/controller"
 	"github.com/carve-dev/carve/pkg/podcontract"
 	ut "github.com/carve-dev/carve/pkg/util/testing"
@@ -117,7 +118,15 @@ func setup() error {
 	if err != nil {
 		return err
 	}
+	// Both servers serve the same certificate, from a folder.
 	certDir := filepath.Join(c.Dir, "bench-certs")
+	bundle, err := certs.Generate([]string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := bundle.Write(certDir); err != nil {
+		return err
+	}
 	env.carveURL = fmt.Sprintf("https://127.0.0.1:%d", carvePort)
 	env.floorURL = fmt.Sprintf("https://127.0.0.1:%d", floorPort)
 	ctrl := exec.Command(filepath.Join(bin, "carve-controller"),

@@ -19,6 +19,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 
+	"github.com/carve-dev/carve/pkg/certs"
 	"github.com/carve-dev/carve/pkg/controller"
 	"github.com/carve-dev/carve/test/framework"
 )
@@ -73,9 +74,10 @@ func InstallCRDsFrom(ctx context.Context, cfg *rest.Config, dir string) error {
 
 // StartController runs carve-controller in-process, exactly as the binary
 // does, with its webhooks registered with the apiserver at a loopback URL
-// over TLS. It returns once the webhooks are registered; the controller
-// stops when ctx ends. Errors after start go to errs.
-func StartController(ctx context.Context, cfg *rest.Config, namespace, certDir string, mode controller.PodLevelMode) (<-chan error, error) {
+// over TLS, its certificates in a Secret of namespace. It returns once the
+// webhooks are registered; the controller stops when ctx ends. Errors after
+// start go to errs.
+func StartController(ctx context.Context, cfg *rest.Config, namespace string, mode controller.PodLevelMode) (<-chan error, error) {
 	port, err := framework.FreePort()
 	if err != nil {
 		return nil, err
@@ -84,9 +86,8 @@ func StartController(ctx context.Context, cfg *rest.Config, namespace, certDir s
 		Namespace:              namespace,
 		WebhookBindAddress:     "127.0.0.1",
 		WebhookPort:            port,
-		CertDir:                certDir,
-		SelfSignedCerts:        true,
-		CertHosts:              []string{"127.0.0.1"},
+		CertSecret:             "carve-webhook-certs",
+		CertPolicy:             certs.DefaultPolicy([]string{"127.0.0.1"}),
 		InstallWebhooks:        true,
 		PodLevelResources:      mode,
 		MetricsBindAddress:     "0",

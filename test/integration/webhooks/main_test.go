@@ -72,7 +72,7 @@ func setup(ctx context.Context, c *framework.Cluster) error {
 	if _, err := k8s.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: carveNS}}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	if _, err := carvetest.StartController(ctx, c.Config, carveNS, c.Dir+"/carve-certs", controller.PodLevelAuto); err != nil {
+	if _, err := carvetest.StartController(ctx, c.Config, carveNS, controller.PodLevelAuto); err != nil {
 		return err
 	}
 	for _, obj := range []client.Object{
