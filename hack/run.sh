@@ -24,13 +24,18 @@ export KUBECONFIG=$cluster_dir/kubeconfig
 pids=()
 names=()
 cleanup() {
-  trap - INT TERM EXIT
+  trap - INT TERM HUP EXIT
   log "stopping"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  hack/local-cluster.sh stop "$cluster_dir" || true
+  hack/local-cluster.sh stop "$cluster_dir"
 }
-trap cleanup INT TERM HUP EXIT
+# Ctrl-C (SIGINT to make and to this script) and SIGTERM are how a run is
+# meant to end: exit 0 once everything stopped cleanly, so make reports no
+# error. Any other exit keeps its status.
+trap 'cleanup && exit 0; exit 1' INT TERM
+trap 'cleanup; exit 129' HUP
+trap 'cleanup || true' EXIT
 
 "$kubectl" apply --server-side -f manifests/crds/ >/dev/null
 "$kubectl" wait --for condition=Established crd --all --timeout=60s >/dev/null
