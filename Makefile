@@ -12,7 +12,7 @@ FUZZTIME ?= 30s
 # Each benchmark is repeated to quote medians on a noisy machine.
 BENCH_COUNT ?= 5
 
-.PHONY: all build test test-unit test-integration generate verify bench bench-admission fuzz run stop tools control-plane clean
+.PHONY: all build test test-unit test-integration test-e2e generate verify bench bench-admission fuzz run stop tools control-plane clean
 
 all: build
 
@@ -41,8 +41,8 @@ generate: $(CONTROLLER_GEN)
 verify: generate
 	hack/verify.sh
 
-## test: everything — verify, unit (with fuzz seeds), integration against a real control plane
-test: verify test-unit test-integration
+## test: everything — verify, unit (with fuzz seeds), integration against a real control plane, end to end
+test: verify test-unit test-integration test-e2e
 
 ## test-unit: pure functions, handlers, fuzz seed corpora (pkg/ under the race detector)
 test-unit:
@@ -53,6 +53,11 @@ test-unit:
 test-integration:
 	CARVE_BIN_DIR="$$(hack/control-plane-tools.sh | tail -n 1)" \
 	  $(GO) test -count=1 -timeout 30m ./test/framework/... ./test/integration/... ./test/chart/...
+
+## test-e2e: what `make run` starts (hack/run.sh: control plane, kwok, carve's binaries), driven with kubectl
+test-e2e:
+	CARVE_BIN_DIR="$$(hack/control-plane-tools.sh | tail -n 1)" \
+	  $(GO) test -count=1 -timeout 10m ./test/e2e/...
 
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a local Kubernetes control plane (etcd, kube-apiserver,
-# kube-controller-manager and kwok, all on 127.0.0.1) in the background, with
-# the same Go code that carve's integration tests use (test/framework).
+# kube-controller-manager, the stock kube-scheduler and kwok, all on
+# 127.0.0.1) in the background, with the same Go code that carve's
+# integration tests use (test/framework).
 #
 #   hack/local-cluster.sh start  [DIR]   start it; the last line printed is
 #                                        `export KUBECONFIG=DIR/kubeconfig`

@@ -13,6 +13,11 @@ local_dir=${CARVE_LOCAL_DIR:-$root/.local}
 cluster_dir=$local_dir/cluster
 webhook_port=${CARVE_WEBHOOK_PORT:-9443}
 scheduler_port=${CARVE_SCHEDULER_PORT:-10259}
+metrics_port=${CARVE_CONTROLLER_METRICS_PORT:-8080}
+health_port=${CARVE_CONTROLLER_HEALTH_PORT:-8081}
+autoscaler_port=${CARVE_AUTOSCALER_PORT:-8085}
+# carve's own binaries: what `make build` writes to bin/, unless told.
+carve_bin=${CARVE_BUILD_DIR:-$root/bin}
 log() { printf 'carve: %s\n' "$*" >&2; }
 
 bin_dir=${CARVE_BIN_DIR:-$(hack/control-plane-tools.sh | tail -n 1)}
@@ -24,29 +29,34 @@ export KUBECONFIG=$cluster_dir/kubeconfig
 pids=()
 names=()
 cleanup() {
-  trap - INT TERM EXIT
+  trap - INT TERM HUP EXIT
   log "stopping"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  hack/local-cluster.sh stop "$cluster_dir" || true
+  hack/local-cluster.sh stop "$cluster_dir"
 }
-trap cleanup INT TERM HUP EXIT
+# Ctrl-C (SIGINT to make and to this script) and SIGTERM are how a run is
+# meant to end: exit 0 once everything stopped cleanly, so make reports no
+# error. Any other exit keeps its status.
+trap 'cleanup && exit 0; exit 1' INT TERM
+trap 'cleanup; exit 129' HUP
+trap 'cleanup || true' EXIT
 
 "$kubectl" apply --server-side -f manifests/crds/ >/dev/null
 "$kubectl" wait --for condition=Established crd --all --timeout=60s >/dev/null
 "$kubectl" create namespace carve-system --dry-run=client -o yaml | "$kubectl" apply -f - >/dev/null
 
 log "starting carve-controller (webhooks on https://127.0.0.1:$webhook_port)"
-bin/carve-controller --kubeconfig "$KUBECONFIG" --namespace carve-system \
+"$carve_bin/carve-controller" --kubeconfig "$KUBECONFIG" --namespace carve-system \
   --webhook-bind-address 127.0.0.1 --webhook-port "$webhook_port" \
   --webhook-url "https://127.0.0.1:$webhook_port" \
-  --metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081 \
+  --metrics-bind-address "127.0.0.1:$metrics_port" --health-probe-bind-address "127.0.0.1:$health_port" \
   >"$local_dir/carve-controller.log" 2>&1 &
 pids+=($!) names+=(carve-controller)
 # Ready means the webhooks are registered (carve-controller's /readyz).
 ready=false
 for _ in $(seq 1 120); do
-  if curl -fsS http://127.0.0.1:8081/readyz >/dev/null 2>&1; then ready=true; break; fi
+  if curl -fsS "http://127.0.0.1:$health_port/readyz" >/dev/null 2>&1; then ready=true; break; fi
   kill -0 "${pids[0]}" 2>/dev/null || break
   sleep 0.5
 done
@@ -78,7 +88,7 @@ log "starting carve-scheduler (profile carve-scheduler; https://127.0.0.1:$sched
 # Its HTTPS port (self-signed certificate made in memory) is on loopback
 # only and answers /metrics without credentials; no authentication
 # kubeconfig, as this apiserver publishes no request-header CA to check.
-bin/carve-scheduler --config="$scheduler_config" --leader-elect=false \
+"$carve_bin/carve-scheduler" --config="$scheduler_config" --leader-elect=false \
   --bind-address=127.0.0.1 --secure-port="$scheduler_port" \
   --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics \
   >"$local_dir/carve-scheduler.log" 2>&1 &
@@ -102,7 +112,7 @@ provider_addr=127.0.0.1:${CARVE_PROVIDER_PORT:-8086}
 # so the autoscaler sees an upcoming node instead of buying more.
 boot_delay=${CARVE_KWOK_BOOT_DELAY:-20s}
 log "starting carve-cloudprovider (externalgrpc on $provider_addr, plaintext: loopback only; kwok nodes boot in $boot_delay)"
-bin/carve-cloudprovider --kubeconfig "$KUBECONFIG" --address "$provider_addr" --insecure \
+"$carve_bin/carve-cloudprovider" --kubeconfig "$KUBECONFIG" --address "$provider_addr" --insecure \
   --kwok-boot-delay="$boot_delay" >"$local_dir/carve-cloudprovider.log" 2>&1 &
 pids+=($!) names+=(carve-cloudprovider)
 printf 'address: "%s"\ngrpc_timeout: 10s\n' "$provider_addr" >"$local_dir/cloud-config.yaml"
@@ -117,7 +127,7 @@ if [ -n "$autoscaler" ]; then
     --kubeconfig="$KUBECONFIG" --scan-interval=5s --scale-down-unneeded-time=30s \
     --unremovable-node-recheck-timeout=10s \
     --scale-down-delay-after-add=30s --enforce-node-group-min-size=true \
-    --leader-elect=false --address=127.0.0.1:8085 ${CARVE_AUTOSCALER_ARGS:-} >"$local_dir/cluster-autoscaler.log" 2>&1 &
+    --leader-elect=false --address="127.0.0.1:$autoscaler_port" ${CARVE_AUTOSCALER_ARGS:-} >"$local_dir/cluster-autoscaler.log" 2>&1 &
   pids+=($!) names+=(cluster-autoscaler)
   autoscaling="cluster-autoscaler runs against carve-cloudprovider; log: $local_dir/cluster-autoscaler.log"
 else

@@ -21,3 +21,9 @@ func FreePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// FreePorts returns n distinct loopback TCP ports that were free a moment
+// ago, for a test that starts several servers at once.
+func FreePorts(n int) ([]int, error) {
+	return freePorts(n)
+}

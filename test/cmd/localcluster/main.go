@@ -25,7 +25,10 @@ func main() {
 	flag.StringVar(&o.BinDir, "bin-dir", "", "folder with the control-plane binaries (empty: $"+framework.BinDirEnv+" or hack/control-plane-tools.sh)")
 	flag.BoolVar(&o.ControllerManager, "controller-manager", true, "run kube-controller-manager")
 	flag.BoolVar(&o.Kwok, "kwok", true, "run kwok for nodes annotated kwok.x-k8s.io/node=fake")
-	flag.BoolVar(&o.Scheduler, "scheduler", false, "run the stock kube-scheduler (carve's scheduler is normally run separately)")
+	// A real cluster always has its default scheduler: without it, pods
+	// outside workspace namespaces (anything a Helm chart installs) would stay
+	// Pending with no event. carve-scheduler runs beside it, as in a cluster.
+	flag.BoolVar(&o.Scheduler, "scheduler", true, "run the stock kube-scheduler (profile default-scheduler; carve-scheduler is run separately)")
 	flag.Parse()
 
 	if err := run(o); err != nil {
