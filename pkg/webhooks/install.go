@@ -67,8 +67,20 @@ type (
 
 // apply creates want, or updates the object of its name to want's labels,
 // owners and spec (copied by setSpec), keeping other metadata such as
-// labels that a package manager added.
+// labels that a package manager added. Replicas starting together race to
+// create and update: losing a race means reading again.
 func apply(ctx context.Context, c client.Client, want client.Object, setSpec func(client.Object)) error {
+	var err error
+	for range 5 {
+		err = applyOnce(ctx, c, want.DeepCopyObject().(client.Object), setSpec)
+		if !apierrors.IsAlreadyExists(err) && !apierrors.IsConflict(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func applyOnce(ctx context.Context, c client.Client, want client.Object, setSpec func(client.Object)) error {
 	kind := fmt.Sprintf("%T", want)
 	have := want.DeepCopyObject().(client.Object)
 	err := c.Get(ctx, client.ObjectKeyFromObject(want), have)
