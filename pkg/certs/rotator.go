@@ -35,6 +35,9 @@ type Rotator struct {
 	// act on time-gated steps even when wake-ups are missed); a minute
 	// when zero.
 	Resync time.Duration
+	// Owners are set on the Secret, so that it goes with what owns it
+	// (the chart's ClusterRole: `helm uninstall` removes the Secret too).
+	Owners []metav1.OwnerReference
 
 	serving atomic.Pointer[served]
 	changed notifier
@@ -164,7 +167,7 @@ func (r *Rotator) write(ctx context.Context, sec *corev1.Secret, s *State) (*cor
 	if sec == nil {
 		data, ann := s.ToSecret(nil)
 		return secrets.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Namespace: r.Namespace, Annotations: ann,
+			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Namespace: r.Namespace, Annotations: ann, OwnerReferences: r.Owners,
 				Labels: map[string]string{"app.kubernetes.io/managed-by": "carve-controller"}},
 			Type: SecretType,
 			Data: data,
@@ -172,6 +175,9 @@ func (r *Rotator) write(ctx context.Context, sec *corev1.Secret, s *State) (*cor
 	}
 	upd := sec.DeepCopy()
 	upd.Data, upd.Annotations = s.ToSecret(sec.Annotations)
+	if r.Owners != nil {
+		upd.OwnerReferences = r.Owners
+	}
 	if upd.Type != SecretType {
 		// The type is immutable: a Secret of another type made by hand
 		// has to go first.

@@ -104,7 +104,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating client: %w", err)
 	}
-	src, err := newCertSource(cfg, o)
+	owners, err := webhooks.ClusterRoleOwner(ctx, direct, o.WebhookOwnerClusterRole)
+	if err != nil {
+		return err
+	}
+	src, err := newCertSource(cfg, o, owners)
 	if err != nil {
 		return err
 	}
@@ -279,7 +283,7 @@ type certSource interface {
 	Changed() <-chan struct{}
 }
 
-func newCertSource(cfg *rest.Config, o Options) (certSource, error) {
+func newCertSource(cfg *rest.Config, o Options, owners []metav1.OwnerReference) (certSource, error) {
 	if o.CertDir != "" {
 		d := &certs.Dir{Path: o.CertDir}
 		if err := d.Load(); err != nil {
@@ -297,7 +301,7 @@ func newCertSource(cfg *rest.Config, o Options) (certSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &certs.Rotator{Client: cs, Namespace: o.Namespace, Name: o.CertSecret, Policy: o.CertPolicy}, nil
+	return &certs.Rotator{Client: cs, Namespace: o.Namespace, Name: o.CertSecret, Policy: o.CertPolicy, Owners: owners}, nil
 }
 
 // servesTrusted says whether the apiserver trusts what is served: the

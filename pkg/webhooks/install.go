@@ -24,18 +24,9 @@ import (
 // failurePolicy Fail would refuse every pod in workspace namespaces.
 func Install(ctx context.Context, c client.Client, e Endpoint, releaseNamespace, ownerClusterRole string) error {
 	wantM, wantV := Configurations(e, releaseNamespace)
-	var owners []metav1.OwnerReference
-	if ownerClusterRole != "" {
-		role := &rbacv1.ClusterRole{}
-		if err := c.Get(ctx, client.ObjectKey{Name: ownerClusterRole}, role); err != nil {
-			return fmt.Errorf("reading ClusterRole %s, the owner of carve's webhook configurations: %w", ownerClusterRole, err)
-		}
-		// The UID changes on every install, so the reference is rewritten
-		// at every start. BlockOwnerDeletion stays unset: it would need
-		// permission on clusterroles/finalizers and buys nothing here.
-		owners = []metav1.OwnerReference{{
-			APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRole", Name: role.Name, UID: role.UID,
-		}}
+	owners, err := ClusterRoleOwner(ctx, c, ownerClusterRole)
+	if err != nil {
+		return err
 	}
 	wantM.OwnerReferences, wantV.OwnerReferences = owners, owners
 	if err := apply(ctx, c, wantM, func(have client.Object) { have.(*mutatingConfig).Webhooks = wantM.Webhooks }); err != nil {
@@ -58,6 +49,26 @@ func Install(ctx context.Context, c client.Client, e Endpoint, releaseNamespace,
 		}
 	}
 	return nil
+}
+
+// ClusterRoleOwner is the owner reference to the ClusterRole of that name
+// (none for ""), for what carve-controller creates and `helm uninstall`
+// should remove: deleting the ClusterRole lets the garbage collector take
+// its dependents.
+func ClusterRoleOwner(ctx context.Context, c client.Client, name string) ([]metav1.OwnerReference, error) {
+	if name == "" {
+		return nil, nil
+	}
+	role := &rbacv1.ClusterRole{}
+	if err := c.Get(ctx, client.ObjectKey{Name: name}, role); err != nil {
+		return nil, fmt.Errorf("reading ClusterRole %s, the owner of carve's webhook configurations: %w", name, err)
+	}
+	// The UID changes on every install, so the reference is rewritten at
+	// every start. BlockOwnerDeletion stays unset: it would need permission
+	// on clusterroles/finalizers and buys nothing here.
+	return []metav1.OwnerReference{{
+		APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRole", Name: role.Name, UID: role.UID,
+	}}, nil
 }
 
 type (

@@ -2,6 +2,7 @@ package chart
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,12 +10,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -133,18 +137,38 @@ func checkConsistent(t *testing.T, objs []runtime.Object, namespace, prefix, wan
 		}
 	}
 
-	// The root filesystem is read-only, so the folder the self-signed
-	// certificates are written to must be a writable volume.
-	var certMount *corev1.VolumeMount
-	for i, m := range ctr.VolumeMounts {
-		if m.MountPath == f["cert-dir"] {
-			certMount = &ctr.VolumeMounts[i]
+	// The certificates come from a Secret the Role lets it keep, served
+	// from memory: no volume, nothing written to the read-only root.
+	if f["cert-dir"] != "" || len(ctr.VolumeMounts) != 0 {
+		t.Errorf("--cert-dir=%q and mounts %+v: want neither by default", f["cert-dir"], ctr.VolumeMounts)
+	}
+	wantSecret := name + "-webhook-certs"
+	if f["cert-secret"] != wantSecret {
+		t.Errorf("--cert-secret=%q, want %q", f["cert-secret"], wantSecret)
+	}
+	role := named[*rbacv1.Role](t, objs, namespace, name)
+	for _, verb := range []string{"get", "list", "watch", "update", "create"} {
+		if !roleAllows(role.Rules, verb, "secrets", wantSecret) {
+			t.Errorf("Role %s does not allow %s on Secret %s", role.Name, verb, wantSecret)
 		}
 	}
-	if certMount == nil || certMount.ReadOnly {
-		t.Errorf("--cert-dir=%s is not a writable volume mount: %+v", f["cert-dir"], ctr.VolumeMounts)
-	} else if i := slices.IndexFunc(d.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == certMount.Name }); i < 0 || d.Spec.Template.Spec.Volumes[i].EmptyDir == nil {
-		t.Errorf("cert volume %q is not an emptyDir", certMount.Name)
+	if roleAllows(role.Rules, "get", "secrets", "something-else") {
+		t.Errorf("Role %s lets carve-controller read other Secrets", role.Name)
+	}
+	// Two replicas, kept through drains, spread over nodes, critical, and
+	// given time to stop without refusing requests.
+	spec := d.Spec.Template.Spec
+	if *d.Spec.Replicas != 2 || spec.PriorityClassName != "system-cluster-critical" || len(spec.TopologySpreadConstraints) != 1 {
+		t.Errorf("replicas %d, priorityClassName %q, %d spread constraints: want 2, system-cluster-critical, 1",
+			*d.Spec.Replicas, spec.PriorityClassName, len(spec.TopologySpreadConstraints))
+	}
+	delay, err := time.ParseDuration(f["shutdown-delay"])
+	if err != nil || delay <= 0 || spec.TerminationGracePeriodSeconds == nil || time.Duration(*spec.TerminationGracePeriodSeconds)*time.Second <= delay {
+		t.Errorf("--shutdown-delay=%q with terminationGracePeriodSeconds %v: want a delay shorter than the grace period", f["shutdown-delay"], spec.TerminationGracePeriodSeconds)
+	}
+	pdb := named[*policyv1.PodDisruptionBudget](t, objs, namespace, d.Name)
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 || !cmpSelector(pdb.Spec.Selector, d.Spec.Selector) {
+		t.Errorf("PodDisruptionBudget %+v does not keep all but one of the Deployment's pods", pdb.Spec)
 	}
 
 	checkSecurityContext(t, d.Spec.Template.Spec, ctr)
@@ -165,7 +189,6 @@ func checkConsistent(t *testing.T, objs []runtime.Object, namespace, prefix, wan
 		t.Errorf("ClusterRoleBinding refers to %+v, not the rendered ClusterRole %s", crb.RoleRef, cr.Name)
 	}
 	rb := named[*rbacv1.RoleBinding](t, objs, namespace, name)
-	role := named[*rbacv1.Role](t, objs, namespace, name)
 	if diff := cmp.Diff(wantSubjects, rb.Subjects); diff != "" {
 		t.Errorf("RoleBinding subjects (-want +got):\n%s", diff)
 	}
@@ -271,8 +294,13 @@ func TestRBAC(t *testing.T) {
 		// Their owner, so helm uninstall removes them.
 		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles"}, ResourceNames: []string{"carve-controller"}, Verbs: []string{"get"}},
 	}
-	// The dry-run pod of podLevelResources=auto, in carve's own namespace.
-	wantRole := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}}}
+	// The certificate Secret (create cannot be limited by name), and the
+	// dry-run pod of podLevelResources=auto, in carve's own namespace.
+	secretRules := []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"carve-controller-webhook-certs"}, Verbs: []string{"get", "list", "watch", "update", "delete"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}},
+	}
+	wantRole := append(slices.Clone(secretRules), rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}})
 
 	objs := render(t, "carve", "carve-system", "")
 	if diff := cmp.Diff(wantCluster, named[*rbacv1.ClusterRole](t, objs, "", "carve-controller").Rules); diff != "" {
@@ -283,18 +311,24 @@ func TestRBAC(t *testing.T) {
 		t.Errorf("Role rules (-want +got):\n%s", diff)
 	}
 
-	// With podLevelResources on or off there is no probe, hence no Role.
+	// With podLevelResources on or off there is no probe, hence no pods.
 	for _, mode := range []string{"on", "off"} {
 		objs := render(t, "carve", "carve-system", "controller: {podLevelResources: "+mode+"}")
-		n := 0
-		for _, o := range objs {
-			if o, ok := o.(client.Object); ok && o.GetNamespace() == "carve-system" && (isA[*rbacv1.Role](o) || isA[*rbacv1.RoleBinding](o)) {
-				n++
-			}
+		role := named[*rbacv1.Role](t, objs, "carve-system", "carve-controller")
+		if diff := cmp.Diff(secretRules, role.Rules); diff != "" {
+			t.Errorf("podLevelResources=%s: Role rules (-want +got):\n%s", mode, diff)
 		}
-		if n != 0 {
-			t.Errorf("podLevelResources=%s renders %d Roles/RoleBindings, want none", mode, n)
+	}
+	// With certificates of the admin's and no probe, there is no Role.
+	objs = render(t, "carve", "carve-system", "controller: {podLevelResources: 'off', webhook: {certSecretName: x}}")
+	n := 0
+	for _, o := range objs {
+		if o, ok := o.(client.Object); ok && o.GetNamespace() == "carve-system" && (isA[*rbacv1.Role](o) || isA[*rbacv1.RoleBinding](o)) {
+			n++
 		}
+	}
+	if n != 0 {
+		t.Errorf("certSecretName and podLevelResources=off render %d Roles/RoleBindings, want none", n)
 	}
 }
 
@@ -317,15 +351,21 @@ func TestPodLevelResources(t *testing.T) {
 	}
 }
 
-// TestCertSecret checks the one configuration that allows several replicas:
-// certificates from a Secret instead of self-signed ones per pod.
+// TestCertSecret checks certificates kept by something else (cert-manager):
+// the Secret is mounted and read, and carve-controller gets no Secret
+// permissions.
 func TestCertSecret(t *testing.T) {
-	objs := render(t, "carve", "carve-system", "controller: {replicas: 2, webhook: {port: 9443, certSecretName: carve-tls}}")
+	objs := render(t, "carve", "carve-system", "controller: {replicas: 3, podLevelResources: 'on', webhook: {port: 9443, certSecretName: carve-tls}}")
 	d := controllerDeployment(t, objs)
 	ctr := d.Spec.Template.Spec.Containers[0]
 	f := flags(t, ctr.Args)
-	if f["self-signed-certs"] != "false" {
-		t.Errorf("--self-signed-certs=%q, want false", f["self-signed-certs"])
+	if _, ok := f["cert-secret"]; ok {
+		t.Errorf("--cert-secret=%q given with a Secret of the admin's", f["cert-secret"])
+	}
+	for _, r := range all[*rbacv1.Role](objs) {
+		if r.Name == "carve-controller" {
+			t.Errorf("Role %s rendered; with certSecretName and podLevelResources on carve-controller needs none", r.Name)
+		}
 	}
 	i := slices.IndexFunc(ctr.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == f["cert-dir"] })
 	if i < 0 {
@@ -335,9 +375,22 @@ func TestCertSecret(t *testing.T) {
 	if j < 0 || d.Spec.Template.Spec.Volumes[j].Secret == nil || d.Spec.Template.Spec.Volumes[j].Secret.SecretName != "carve-tls" {
 		t.Errorf("--cert-dir is not the Secret carve-tls: %+v", d.Spec.Template.Spec.Volumes)
 	}
-	if *d.Spec.Replicas != 2 {
-		t.Errorf("replicas = %d, want 2", *d.Spec.Replicas)
+	if *d.Spec.Replicas != 3 {
+		t.Errorf("replicas = %d, want 3", *d.Spec.Replicas)
 	}
+}
+
+// roleAllows reports whether rules grant verb on the core resource named
+// name.
+func roleAllows(rules []rbacv1.PolicyRule, verb, resource, name string) bool {
+	return slices.ContainsFunc(rules, func(r rbacv1.PolicyRule) bool {
+		return slices.Contains(r.APIGroups, "") && slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, verb) &&
+			(len(r.ResourceNames) == 0 || slices.Contains(r.ResourceNames, name))
+	})
+}
+
+func cmpSelector(a, b *metav1.LabelSelector) bool {
+	return a != nil && b != nil && maps.Equal(a.MatchLabels, b.MatchLabels) && len(a.MatchExpressions) == 0 && len(b.MatchExpressions) == 0
 }
 
 // TestSchemaRejects checks that values.schema.json turns bad values into an
@@ -345,7 +398,9 @@ func TestCertSecret(t *testing.T) {
 func TestSchemaRejects(t *testing.T) {
 	for _, tc := range []struct{ values, want string }{
 		{"controller: {replicas: -1}", "/controller/replicas"},
-		{"controller: {replicas: 2}", "/controller/replicas"}, // self-signed: one replica only
+		{"controller: {replicas: 0}", "/controller/replicas"},
+		{"controller: {podDisruptionBudget: {enabled: true, maxUnavailable: 0}}", "/controller/podDisruptionBudget/maxUnavailable"},
+		{"controller: {shutdownDelaySeconds: -1}", "/controller/shutdownDelaySeconds"},
 		{"controller: {podLevelResources: maybe}", "/controller/podLevelResources"},
 		{"controller: {webhook: {port: 70000}}", "/controller/webhook/port"},
 		{"controller: {image: {pullPolicy: Sometimes}}", "/controller/image/pullPolicy"},

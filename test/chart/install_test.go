@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -27,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/carve-dev/carve/pkg/certs"
 	"github.com/carve-dev/carve/pkg/webhooks"
 	"github.com/carve-dev/carve/test/framework"
 )
@@ -118,17 +118,22 @@ func TestInstall(t *testing.T) {
 			t.Errorf("CRD %s after helm uninstall: %v", name, err)
 		}
 	}
-	// The webhook configurations carve-controller created are owned by the
-	// chart's ClusterRole: the garbage collector removes them with it.
+	// The webhook configurations and the certificate Secret carve-controller
+	// created are owned by the chart's ClusterRole: the garbage collector
+	// removes them with it.
 	err = poll(ctx, 60*time.Second, func(ctx context.Context) (bool, error) {
 		_, errM := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhooks.ConfigurationName, metav1.GetOptions{})
 		_, errV := kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, webhooks.ConfigurationName, metav1.GetOptions{})
-		return apierrors.IsNotFound(errM) && apierrors.IsNotFound(errV), nil
+		_, errS := kube.CoreV1().Secrets(namespace).Get(ctx, certSecret, metav1.GetOptions{})
+		return apierrors.IsNotFound(errM) && apierrors.IsNotFound(errV) && apierrors.IsNotFound(errS), nil
 	})
 	if err != nil {
-		t.Errorf("carve's webhook configurations are still there after helm uninstall: %v", err)
+		t.Errorf("carve's webhook configurations or certificate Secret are still there after helm uninstall: %v", err)
 	}
 }
+
+// certSecret is where carve-controller keeps its webhook certificates.
+const certSecret = "carve-controller-webhook-certs"
 
 // cleanupCommand removes carve's webhook configurations; NOTES.txt gives it.
 var cleanupCommand = "kubectl delete mutatingwebhookconfiguration,validatingwebhookconfiguration " + webhooks.ConfigurationName
@@ -233,29 +238,34 @@ func runControllerAsServiceAccount(ctx context.Context, t *testing.T, c *framewo
 			t.Fatal(err)
 		}
 	}
-	certDir := filepath.Join(dir, "certs")
 	args := append(slices.Clone(pod.Containers[0].Args),
 		"--webhook-bind-address=127.0.0.1",
 		"--webhook-port="+strconv.Itoa(ports[0]),
 		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(ports[1]),
 		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(ports[2]),
-		"--cert-dir="+certDir,
+		// A local run stops at once; the chart's delay is for Services.
+		"--shutdown-delay=0s",
 	)
 	proc := startBinary(t, "carve-controller", controllerBinary(t), user, args, []string{"KUBECONFIG=" + kubeconfig}, 10*time.Second)
 
-	// Registered: both configurations carry the CA of the certificate the
-	// controller serves and point at the chart's Service.
+	// Registered: both configurations carry the CA bundle of the
+	// certificate Secret the controller made (owned by the chart's
+	// ClusterRole) and point at the chart's Service.
 	wantSvc := fmt.Sprintf("%s/%s:443", namespace, "carve-webhook")
 	var state string
 	err = poll(ctx, 60*time.Second, func(ctx context.Context) (bool, error) {
 		if err := proc.alive(); err != nil {
 			return false, err
 		}
-		ca, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
+		sec, err := kube.CoreV1().Secrets(namespace).Get(ctx, certSecret, metav1.GetOptions{})
 		if err != nil {
-			state = "no ca.crt yet"
+			state = "no certificate Secret yet: " + err.Error()
 			return false, nil
 		}
+		if len(sec.OwnerReferences) != 1 || sec.OwnerReferences[0].Kind != "ClusterRole" || sec.OwnerReferences[0].Name != "carve-controller" {
+			return false, fmt.Errorf("certificate Secret owned by %+v, want the ClusterRole carve-controller", sec.OwnerReferences)
+		}
+		ca := sec.Data[certs.KeyTrust]
 		m, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhooks.ConfigurationName, metav1.GetOptions{})
 		if err != nil {
 			state = err.Error()

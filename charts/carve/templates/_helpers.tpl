@@ -52,6 +52,10 @@ app.kubernetes.io/component: controller
 app.kubernetes.io/component: controller
 {{- end }}
 
+{{- define "carve.controller.certSecret" -}}
+{{ include "carve.controller.fullname" . }}-webhook-certs
+{{- end }}
+
 {{- define "carve.controller.image" -}}
 {{- with .Values.controller.image }}
 {{- printf "%s:%s" .repository (default $.Chart.AppVersion .tag) }}
