@@ -8,11 +8,19 @@ import (
 	"os"
 
 	"k8s.io/component-base/cli"
-	"k8s.io/kubernetes/cmd/kube-scheduler/app"
+	_ "k8s.io/component-base/logs/json/register" // the JSON log format
+	// client-go's metrics, as kube-scheduler's main loads them, except
+	// leader election's: package leader reports those.
+	_ "k8s.io/component-base/metrics/prometheus/clientgo/fifo"
+	_ "k8s.io/component-base/metrics/prometheus/restclient"
+	_ "k8s.io/component-base/metrics/prometheus/workqueue"
+	_ "k8s.io/component-base/metrics/prometheus/version" // the version metric
 
 	"github.com/carve-dev/carve/pkg/scheduler"
+	"github.com/carve-dev/carve/pkg/scheduler/leader"
 )
 
 func main() {
-	os.Exit(cli.Run(app.NewSchedulerCommand(scheduler.Plugins()...)))
+	leader.InstallMetricsProvider()
+	os.Exit(cli.Run(scheduler.NewCommand()))
 }

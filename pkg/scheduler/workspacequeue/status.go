@@ -19,6 +19,7 @@ import (
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/apis/config"
+	"github.com/carve-dev/carve/pkg/scheduler/leader"
 )
 
 // statusWriter tells users why their pods wait: the carve.dev/Admitted
@@ -89,12 +90,33 @@ func (s *statusWriter) run(ctx context.Context) {
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	leading := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.kick:
 		case <-t.C:
+		case <-leader.Changed():
+		}
+		// Only the replica that schedules writes (package leader); one
+		// that starts leading writes every queue, as nothing it saw while
+		// standing by was written.
+		if now := leader.Leading(); now != leading {
+			leading = now
+			logger.Info("Pod status writer", "leading", leading)
+			if leading {
+				s.mu.Lock()
+				for _, ws := range s.tracker.workspaceNames() {
+					s.dirty[ws] = true
+				}
+				s.mu.Unlock()
+			}
+		}
+		if !leading {
+			// The leader writes these.
+			s.tracker.drainStarted()
+			continue
 		}
 		s.flush(ctx, logger)
 	}
@@ -134,6 +156,13 @@ func (s *statusWriter) flushWorkspace(ctx context.Context, logger klog.Logger, w
 		msg := w.verdict.message(ws, w.position)
 		s.mu.Lock()
 		last := s.written[w.pod.UID]
+		if last == nil {
+			// Written before this process led (or started): keep it.
+			if c := admittedCondition(w.pod); c != nil && c.Status == corev1.ConditionFalse && c.Message == msg {
+				last = &written{message: msg, at: now, since: c.LastTransitionTime}
+				s.written[w.pod.UID] = last
+			}
+		}
 		s.mu.Unlock()
 		if last != nil && last.message == msg {
 			continue
@@ -172,7 +201,12 @@ func (s *statusWriter) admitted(ctx context.Context, logger klog.Logger, pod *co
 	delete(s.written, pod.UID)
 	s.mu.Unlock()
 	if !ok {
-		return
+		// Told it waits by an earlier leader (or before a restart)?
+		c := admittedCondition(pod)
+		if c == nil || c.Status != corev1.ConditionFalse {
+			return
+		}
+		last = &written{since: c.LastTransitionTime}
 	}
 	waited := s.now().Sub(last.since.Time).Round(time.Second)
 	msg := fmt.Sprintf("admitted to the quota of workspace %s after waiting %s", workspace, waited)
@@ -183,6 +217,16 @@ func (s *statusWriter) admitted(ctx context.Context, logger klog.Logger, pod *co
 		return
 	}
 	s.recorder.Eventf(pod, nil, corev1.EventTypeNormal, carvev1.ReasonAdmitted, "Admit", msg)
+}
+
+// admittedCondition is the pod's carve.dev/Admitted condition, if any.
+func admittedCondition(pod *corev1.Pod) *corev1.PodCondition {
+	for i := range pod.Status.Conditions {
+		if pod.Status.Conditions[i].Type == carvev1.PodConditionAdmitted {
+			return &pod.Status.Conditions[i]
+		}
+	}
+	return nil
 }
 
 // patch sets the carve.dev/Admitted condition with a strategic merge patch

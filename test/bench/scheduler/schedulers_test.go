@@ -146,7 +146,7 @@ func startScheduler(ctx context.Context, sc schedulerCase, dir, kubeconfig strin
 		}
 		go func() {
 			defer close(done)
-			if err := app.Run(ctx, cc, sched); err != nil && ctx.Err() == nil {
+			if err := carvescheduler.Run(ctx, cc, sched); err != nil && ctx.Err() == nil {
 				klog.ErrorS(err, "Scheduler ended early", "scheduler", sc.name)
 			}
 		}()

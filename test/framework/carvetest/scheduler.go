@@ -61,7 +61,7 @@ func StartScheduler(ctx context.Context, dir, kubeconfig string, config []byte, 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := app.Run(ctx, cc, sched); err != nil && ctx.Err() == nil {
+		if err := scheduler.Run(ctx, cc, sched); err != nil && ctx.Err() == nil {
 			klog.ErrorS(err, "carve-scheduler ended early")
 		}
 	}()
