@@ -13,8 +13,8 @@ import (
 	// leader election's: package leader reports those.
 	_ "k8s.io/component-base/metrics/prometheus/clientgo/fifo"
 	_ "k8s.io/component-base/metrics/prometheus/restclient"
-	_ "k8s.io/component-base/metrics/prometheus/workqueue"
 	_ "k8s.io/component-base/metrics/prometheus/version" // the version metric
+	_ "k8s.io/component-base/metrics/prometheus/workqueue"
 
 	"github.com/carve-dev/carve/pkg/scheduler"
 	"github.com/carve-dev/carve/pkg/scheduler/leader"
