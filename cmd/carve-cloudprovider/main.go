@@ -28,6 +28,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/carve-dev/carve/pkg/cloudprovider/run"
+	"github.com/carve-dev/carve/pkg/version"
 )
 
 func main() {
@@ -40,8 +41,10 @@ func main() {
 	allowInsecure := fs.Bool("insecure", false, "Serve plaintext gRPC when no --cert/--key are given.")
 	platformList := fs.String("platforms", "", "Comma-separated platform types to serve (Kwok, EKS, AKS, OpenShift, ClusterAPI); empty serves all of them. NodePools of other types are not offered to the autoscaler.")
 	bootDelay := fs.Duration("kwok-boot-delay", 0, "How long a new kwok instance boots before its Node appears (listed as creating meanwhile, as a cloud VM is); 0 creates it at once.")
+	versionFlag := version.AddFlag(fs, "carve-cloudprovider")
 	klog.InitFlags(fs)
 	_ = fs.Parse(os.Args[1:])
+	versionFlag.Handle()
 	ctrllog.SetLogger(klog.NewKlogr())
 
 	if err := runMain(*kubeconfig, *address, *cert, *key, *cacert, *allowInsecure, *platformList, *bootDelay); err != nil {
