@@ -23,6 +23,11 @@ import (
 	"syscall"
 	"time"
 
+	// The cloud APIs (AWS, Azure) are called over TLS, and the image has no
+	// CA bundle: these roots, compiled in, are used when the system has
+	// none. Being part of the binary, they are the same on every build
+	// machine and change only with this module's version.
+	_ "golang.org/x/crypto/x509roots/fallback"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
