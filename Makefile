@@ -12,7 +12,7 @@ FUZZTIME ?= 30s
 # Each benchmark is repeated to quote medians on a noisy machine.
 BENCH_COUNT ?= 5
 
-.PHONY: all build print-ldflags test test-unit test-integration generate verify bench bench-admission fuzz run stop tools control-plane clean
+.PHONY: all build images push print-ldflags test test-unit test-integration generate verify bench bench-admission fuzz run stop tools control-plane clean
 
 # What the binaries say about themselves (pkg/version, docs/images.md).
 # VERSION is git describe against v* tags (v0.1.0 on a tag, v0.1.0-3-g1a2b3c4
@@ -49,12 +49,26 @@ LDFLAGS := \
 	-X k8s.io/component-base/version.gitCommit=$(REVISION) \
 	-X k8s.io/component-base/version.gitTreeState=$(TREE_STATE) \
 	-X k8s.io/component-base/version.buildDate=$(BUILD_DATE)
+# Where `make images` writes, and what it builds for. REGISTRY and TAG, when
+# set, name the images (default carve-dev/<binary>:<appVersion>).
+IMAGES := $(BIN)/images
+PLATFORMS ?= linux/amd64,linux/arm64
+IMAGE_FLAGS = $(if $(REGISTRY),-registry $(REGISTRY)) $(if $(TAG),-tag $(TAG))
 
 all: build
 
 ## build: carve's binaries into bin/, versions stamped (--version prints them)
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+## images: an OCI image per binary for PLATFORMS into bin/images: OCI layouts and docker-load tarballs (docs/images.md)
+images:
+	$(GO) run ./hack/image/cmd/carve-image build -out $(IMAGES) -platforms $(PLATFORMS) $(IMAGE_FLAGS) \
+	  -ldflags '$(LDFLAGS)' -version '$(VERSION)' -revision '$(REVISION)' -source-date-epoch '$(SOURCE_DATE_EPOCH)'
+
+## push: build the images and push them to REGISTRY (credentials: docker's config and credential helpers)
+push: images
+	$(GO) run ./hack/image/cmd/carve-image push -out $(IMAGES) $(IMAGE_FLAGS)
 
 # print-ldflags: the version stamps, for tests that build as make does
 print-ldflags:
@@ -84,10 +98,11 @@ verify: generate
 ## test: everything — verify, unit (with fuzz seeds), integration against a real control plane
 test: verify test-unit test-integration
 
-## test-unit: pure functions, handlers, fuzz seed corpora (pkg/ under the race detector)
+## test-unit: pure functions, handlers, fuzz seed corpora (pkg/ under the race detector); the images
 test-unit:
 	$(GO) test -count=1 -race ./pkg/...
 	$(GO) test -count=1 ./cmd/...
+	$(GO) test -count=1 -timeout 30m ./hack/...
 
 ## test-integration: real kube-apiserver + etcd + kube-controller-manager (+ kwok), and the Helm chart
 test-integration:
