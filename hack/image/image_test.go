@@ -116,6 +116,13 @@ func makeLDFlags(t *testing.T, root string) string {
 	cmd := exec.Command("make", "-s", "--no-print-directory", "print-ldflags",
 		"VERSION="+testVersion, "REVISION="+testRevision, fmt.Sprintf("SOURCE_DATE_EPOCH=%d", testEpoch))
 	cmd.Dir = root
+	// Not the variables of a make that runs this test (make test-unit
+	// VERSION=...): the test's own stamps are what it checks.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "MAKEFLAGS" && k != "MFLAGS" && k != "MAKELEVEL" {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	b, err := cmd.Output()
