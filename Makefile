@@ -63,7 +63,7 @@ build:
 
 ## images: an OCI image per binary for PLATFORMS into bin/images: OCI layouts and docker-load tarballs (docs/images.md)
 images:
-	$(GO) run ./hack/image/cmd/carve-image build -out $(IMAGES) -platforms $(PLATFORMS) $(IMAGE_FLAGS) \
+	$(GO) run ./hack/image/cmd/carve-image build -go '$(GO)' -out $(IMAGES) -platforms $(PLATFORMS) $(IMAGE_FLAGS) \
 	  -ldflags '$(LDFLAGS)' -version '$(VERSION)' -revision '$(REVISION)' -source-date-epoch '$(SOURCE_DATE_EPOCH)'
 
 ## push: build the images and push them to REGISTRY (credentials: docker's config and credential helpers)

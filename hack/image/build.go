@@ -21,6 +21,8 @@ type Options struct {
 	Binaries []string
 	// Platforms to build for, e.g. linux/amd64 and linux/arm64.
 	Platforms []v1.Platform
+	// Go is the go command that compiles; "go" when empty.
+	Go string
 	// LDFlags stamp the versions: the Makefile's LDFLAGS. Build adds -s -w.
 	LDFlags string
 	// Version and Revision are the images' version and revision labels;
@@ -48,6 +50,9 @@ func Build(ctx context.Context, o Options) ([]Image, error) {
 	if o.Version == "" || o.Revision == "" {
 		return nil, errors.New("building images: the version and revision labels are empty")
 	}
+	if o.Go == "" {
+		o.Go = "go"
+	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
@@ -63,7 +68,7 @@ func Build(ctx context.Context, o Options) ([]Image, error) {
 	for _, p := range o.Platforms {
 		dir := filepath.Join(o.WorkDir, p.OS+"-"+p.Architecture)
 		o.Logf("building %s for %s", strings.Join(o.Binaries, ", "), p)
-		if err := compile(ctx, o.Root, dir, p, o.LDFlags, o.Binaries); err != nil {
+		if err := compile(ctx, o.Go, o.Root, dir, p, o.LDFlags, o.Binaries); err != nil {
 			return nil, err
 		}
 		for i, b := range o.Binaries {
@@ -92,7 +97,7 @@ func Build(ctx context.Context, o Options) ([]Image, error) {
 // base has no libc), without paths of this machine (-trimpath) or debug
 // information (-s -w: a third smaller; panics still name functions and
 // lines).
-func compile(ctx context.Context, root, dir string, p v1.Platform, ldflags string, binaries []string) error {
+func compile(ctx context.Context, goCmd, root, dir string, p v1.Platform, ldflags string, binaries []string) error {
 	if p.OS != "linux" || (p.Variant != "" && !(p.Architecture == "arm64" && p.Variant == "v8")) {
 		return fmt.Errorf("building for %s: only linux platforms without a variant are supported", p)
 	}
@@ -103,7 +108,7 @@ func compile(ctx context.Context, root, dir string, p v1.Platform, ldflags strin
 	for _, b := range binaries {
 		args = append(args, "./cmd/"+b)
 	}
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := exec.CommandContext(ctx, goCmd, args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Architecture)
 	if out, err := cmd.CombinedOutput(); err != nil {

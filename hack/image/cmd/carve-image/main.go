@@ -73,6 +73,7 @@ func build(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("carve-image build", flag.ExitOnError)
 	c.register(fs)
 	platforms := fs.String("platforms", "linux/amd64,linux/arm64", "comma-separated platforms")
+	goCmd := fs.String("go", "go", "the go command that compiles")
 	ldflags := fs.String("ldflags", "", "the version stamps (the Makefile's LDFLAGS)")
 	version := fs.String("version", "", "the version label")
 	revision := fs.String("revision", "", "the revision label")
@@ -101,6 +102,7 @@ func build(ctx context.Context, args []string) error {
 	start := time.Now()
 	images, err := image.Build(ctx, image.Options{
 		Root:      c.root,
+		Go:        *goCmd,
 		Binaries:  strings.Split(c.binaries, ","),
 		Platforms: ps,
 		LDFlags:   *ldflags,
