@@ -12,13 +12,67 @@ FUZZTIME ?= 30s
 # Each benchmark is repeated to quote medians on a noisy machine.
 BENCH_COUNT ?= 5
 
-.PHONY: all build test test-unit test-integration test-e2e generate verify bench bench-admission fuzz run stop tools control-plane clean
+.PHONY: all build images push print-ldflags test test-unit test-integration test-e2e generate verify bench bench-admission fuzz run stop tools control-plane clean
+
+# What the binaries say about themselves (pkg/version, docs/images.md).
+# VERSION is git describe against v* tags (v0.1.0 on a tag, v0.1.0-3-g1a2b3c4
+# after it, -dirty with uncommitted changes) or, before the first tag, v and
+# the chart's appVersion. Images are tagged TAG (default: the chart's
+# appVersion), so the chart's default images are the ones `make images`
+# builds. BUILD_DATE is the commit's time (SOURCE_DATE_EPOCH), so a commit
+# always builds the same bytes.
+APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/carve/Chart.yaml)
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo v$(APP_VERSION))
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+VERSION := $(VERSION)
+REVISION := $(REVISION)
+SOURCE_DATE_EPOCH := $(SOURCE_DATE_EPOCH)
+BUILD_DATE := $(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -r $(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
+TREE_STATE := $(if $(shell git status --porcelain --untracked-files=no 2>/dev/null),dirty,clean)
+# carve-scheduler is kube-scheduler, which reads its own version from
+# component-base and takes it for the Kubernetes version it is (feature
+# gates, emulation version): that stays the k8s.io/kubernetes version of
+# go.mod, with carve's VERSION as semver build metadata.
+KUBE_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" { print $$2 }' go.mod)
+KUBE_MINOR := $(word 2,$(subst ., ,$(KUBE_VERSION)))
+ifneq ($(findstring +,$(VERSION)),)
+$(error VERSION=$(VERSION): no + in it, carve-scheduler appends its own build metadata)
+endif
+LDFLAGS := \
+	-X github.com/carve-dev/carve/pkg/version.version=$(VERSION) \
+	-X github.com/carve-dev/carve/pkg/version.revision=$(REVISION) \
+	-X github.com/carve-dev/carve/pkg/version.buildDate=$(BUILD_DATE) \
+	-X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION)+carve-$(VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 \
+	-X k8s.io/component-base/version.gitMinor=$(KUBE_MINOR) \
+	-X k8s.io/component-base/version.gitCommit=$(REVISION) \
+	-X k8s.io/component-base/version.gitTreeState=$(TREE_STATE) \
+	-X k8s.io/component-base/version.buildDate=$(BUILD_DATE)
+# Where `make images` writes, and what it builds for. REGISTRY and TAG, when
+# set, name the images (default carve-dev/<binary>:<appVersion>).
+IMAGES := $(BIN)/images
+PLATFORMS ?= linux/amd64,linux/arm64
+IMAGE_FLAGS = $(if $(REGISTRY),-registry $(REGISTRY)) $(if $(TAG),-tag $(TAG))
 
 all: build
 
-## build: carve's binaries into bin/
+## build: carve's binaries into bin/, versions stamped (--version prints them)
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+## images: an OCI image per binary for PLATFORMS into bin/images: OCI layouts and docker-load tarballs (docs/images.md)
+images:
+	$(GO) run ./hack/image/cmd/carve-image build -go '$(GO)' -out $(IMAGES) -platforms $(PLATFORMS) $(IMAGE_FLAGS) \
+	  -ldflags '$(LDFLAGS)' -version '$(VERSION)' -revision '$(REVISION)' -source-date-epoch '$(SOURCE_DATE_EPOCH)'
+
+## push: build the images and push them to REGISTRY (credentials: docker's config and credential helpers)
+push: images
+	$(GO) run ./hack/image/cmd/carve-image push -out $(IMAGES) $(IMAGE_FLAGS)
+
+# print-ldflags: the version stamps, for tests that build as make does
+print-ldflags:
+	@echo '$(LDFLAGS)'
 
 ## tools: the pinned code generators (hack/tools/dev/go.mod)
 tools: $(CONTROLLER_GEN) $(BENCHSTAT)
@@ -44,10 +98,11 @@ verify: generate
 ## test: everything — verify, unit (with fuzz seeds), integration against a real control plane, end to end
 test: verify test-unit test-integration test-e2e
 
-## test-unit: pure functions, handlers, fuzz seed corpora (pkg/ under the race detector)
+## test-unit: pure functions, handlers, fuzz seed corpora (pkg/ under the race detector); the images
 test-unit:
 	$(GO) test -count=1 -race ./pkg/...
 	$(GO) test -count=1 ./cmd/...
+	$(GO) test -count=1 -timeout 30m ./hack/...
 
 ## test-integration: real kube-apiserver + etcd + kube-controller-manager (+ kwok), and the Helm chart
 test-integration:

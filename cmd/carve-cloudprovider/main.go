@@ -23,11 +23,17 @@ import (
 	"syscall"
 	"time"
 
+	// The cloud APIs (AWS, Azure) are called over TLS, and the image has no
+	// CA bundle: these roots, compiled in, are used when the system has
+	// none. Being part of the binary, they are the same on every build
+	// machine and change only with this module's version.
+	_ "golang.org/x/crypto/x509roots/fallback"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/carve-dev/carve/pkg/cloudprovider/run"
+	"github.com/carve-dev/carve/pkg/version"
 )
 
 func main() {
@@ -40,8 +46,10 @@ func main() {
 	allowInsecure := fs.Bool("insecure", false, "Serve plaintext gRPC when no --cert/--key are given.")
 	platformList := fs.String("platforms", "", "Comma-separated platform types to serve (Kwok, EKS, AKS, OpenShift, ClusterAPI); empty serves all of them. NodePools of other types are not offered to the autoscaler.")
 	bootDelay := fs.Duration("kwok-boot-delay", 0, "How long a new kwok instance boots before its Node appears (listed as creating meanwhile, as a cloud VM is); 0 creates it at once.")
+	versionFlag := version.AddFlag(fs, "carve-cloudprovider")
 	klog.InitFlags(fs)
 	_ = fs.Parse(os.Args[1:])
+	versionFlag.Handle()
 	ctrllog.SetLogger(klog.NewKlogr())
 
 	if err := runMain(*kubeconfig, *address, *cert, *key, *cacert, *allowInsecure, *platformList, *bootDelay); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/carve-dev/carve/pkg/certs"
 	"github.com/carve-dev/carve/pkg/controller"
+	"github.com/carve-dev/carve/pkg/version"
 )
 
 func main() {
@@ -23,6 +24,7 @@ func main() {
 		podLevel  string
 	)
 	klog.InitFlags(nil)
+	versionFlag := version.AddFlag(flag.CommandLine, "carve-controller")
 	flag.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "carve-system"), "namespace carve runs in; never subject to its pod webhooks")
 	flag.StringVar(&o.WebhookBindAddress, "webhook-bind-address", "", "address the webhook server listens on (empty: all)")
 	flag.IntVar(&o.WebhookPort, "webhook-port", 9443, "port of the webhook server")
@@ -43,6 +45,7 @@ func main() {
 	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "health probe address; 0 turns probes off")
 	flag.StringVar(&o.PprofBindAddress, "pprof-bind-address", "0", "address of Go's profiler (e.g. 127.0.0.1:6060); 0 turns it off")
 	flag.Parse()
+	versionFlag.Handle()
 
 	if err := complete(&o, service, certHosts, podLevel); err != nil {
 		fmt.Fprintln(os.Stderr, "carve-controller:", err)

@@ -1,7 +1,8 @@
 // Package chart tests the Helm chart charts/carve with the helm binary that
 // hack/control-plane-tools.sh builds: it lints and renders the chart, checks
 // the rendered objects agree with one another and with the flags and needs
-// of carve-controller, carve-scheduler and carve-cloudprovider, checks the
+// of carve-controller, carve-scheduler and carve-cloudprovider, checks its
+// default images are the ones make images names (hack/image), checks the
 // values schema rejects bad values, checks the chart's CRDs and scheduler
 // configuration are copies of manifests/crds and
 // manifests/scheduler/config.yaml, and installs the chart into a real local
