@@ -46,11 +46,12 @@ trap 'cleanup || true' EXIT
 "$kubectl" wait --for condition=Established crd --all --timeout=60s >/dev/null
 "$kubectl" create namespace carve-system --dry-run=client -o yaml | "$kubectl" apply -f - >/dev/null
 
+# Metrics in plain HTTP: loopback only, and curl needs no token here.
 log "starting carve-controller (webhooks on https://127.0.0.1:$webhook_port)"
 "$carve_bin/carve-controller" --kubeconfig "$KUBECONFIG" --namespace carve-system \
   --webhook-bind-address 127.0.0.1 --webhook-port "$webhook_port" \
   --webhook-url "https://127.0.0.1:$webhook_port" \
-  --metrics-bind-address "127.0.0.1:$metrics_port" --health-probe-bind-address "127.0.0.1:$health_port" \
+  --metrics-bind-address "127.0.0.1:$metrics_port" --metrics-secure=false --health-probe-bind-address "127.0.0.1:$health_port" \
   >"$local_dir/carve-controller.log" 2>&1 &
 pids+=($!) names+=(carve-controller)
 # Ready means the webhooks are registered (carve-controller's /readyz).

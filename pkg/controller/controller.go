@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -73,6 +74,10 @@ type Options struct {
 	// MetricsBindAddress and HealthProbeBindAddress; "0" turns them off.
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
+	// MetricsSecure serves metrics over HTTPS to clients the apiserver
+	// authenticates (TokenReview) and authorizes (SubjectAccessReview for
+	// GET on the non-resource URL /metrics); otherwise plain HTTP to anyone.
+	MetricsSecure bool
 	// PprofBindAddress serves Go's profiler when set (not "0" or "").
 	PprofBindAddress string
 	// ShutdownDelay is how long carve-controller keeps serving, reporting
@@ -116,7 +121,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	scheme := Scheme()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		Metrics:                metricsOptions(o),
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
 		PprofBindAddress:       o.PprofBindAddress,
 		Cache: cache.Options{
@@ -272,6 +277,17 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		stop()
 	}()
 	return mgr.Start(mgrCtx)
+}
+
+func metricsOptions(o Options) metricsserver.Options {
+	m := metricsserver.Options{BindAddress: o.MetricsBindAddress}
+	if o.MetricsSecure {
+		// A self-signed certificate made in memory: scrapers authenticate
+		// with a token; the connection only needs to be private.
+		m.SecureServing = true
+		m.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return m
 }
 
 // certSource is where the server's certificate comes from.

@@ -291,6 +291,9 @@ func TestRBAC(t *testing.T) {
 		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: append(slices.Clone(webhookConfigs), policies...), Verbs: []string{"create"}},
 		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: webhookConfigs, ResourceNames: []string{webhooks.ConfigurationName}, Verbs: []string{"get", "update"}},
 		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: policies, ResourceNames: []string{webhooks.PolicyLabels, webhooks.PolicySchedulerOutsideWorkspaces}, Verbs: []string{"get", "update"}},
+		// Authenticating and authorizing whoever scrapes /metrics.
+		{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
 		// Their owner, so helm uninstall removes them.
 		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles"}, ResourceNames: []string{"carve-controller"}, Verbs: []string{"get"}},
 	}

@@ -3,6 +3,7 @@ package chart
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
@@ -321,10 +324,72 @@ func runControllerAsServiceAccount(ctx context.Context, t *testing.T, c *framewo
 		t.Errorf("carve-controller /readyz: %s", resp.Status)
 	}
 
+	checkMetricsAuth(ctx, t, c, "https://127.0.0.1:"+strconv.Itoa(ports[1])+"/metrics")
+
 	proc.stop()
 	for _, bad := range []string{"forbidden", "Dry-run probe for pod-level resources failed"} {
 		if strings.Contains(strings.ToLower(proc.output()), strings.ToLower(bad)) {
 			t.Errorf("carve-controller's log mentions %q: the chart's RBAC misses something", bad)
+		}
+	}
+}
+
+// checkMetricsAuth: carve-controller's metrics answer only a token the
+// apiserver authenticates and authorizes for GET /metrics, which the
+// chart's metrics-reader ClusterRole grants.
+func checkMetricsAuth(ctx context.Context, t *testing.T, c *framework.Cluster, url string) {
+	t.Helper()
+	kube := c.Client
+	token := func(sa string) string {
+		t.Helper()
+		if _, err := kube.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		tr, err := kube.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, sa, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr.Status.Token
+	}
+	reader, stranger := token("prometheus"), token("stranger")
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "prometheus-carve-metrics"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "carve-controller-metrics-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus", Namespace: namespace}},
+	}
+	if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The certificate is made in memory and trusted by nobody.
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the token is what is checked
+	get := func(token string) int {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode
+	}
+	// RBAC is read through an informer in the apiserver: the binding may
+	// take a moment.
+	var got int
+	err := poll(ctx, 20*time.Second, func(context.Context) (bool, error) {
+		got = get(reader)
+		return got == http.StatusOK, nil
+	})
+	if err != nil {
+		t.Errorf("metrics with the metrics-reader's token: %d, want 200", got)
+	}
+	for name, tc := range map[string]struct {
+		token string
+		want  int
+	}{"no token": {"", http.StatusUnauthorized}, "a token without the role": {stranger, http.StatusForbidden}} {
+		if got := get(tc.token); got != tc.want {
+			t.Errorf("metrics with %s: %d, want %d", name, got, tc.want)
 		}
 	}
 }
