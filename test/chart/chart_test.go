@@ -506,3 +506,30 @@ func TestChartCRDsScript(t *testing.T) {
 		})
 	}
 }
+
+// TestRunAsUser: every pod runs as the images' user by default, and as one
+// the platform assigns (OpenShift's restricted-v2 SCC) with runAsUser null,
+// non-root either way.
+func TestRunAsUser(t *testing.T) {
+	for values, want := range map[string]*int64{
+		"cloudProvider: {enabled: true, insecure: true}":                  ptrInt64(65532),
+		"runAsUser: null\ncloudProvider: {enabled: true, insecure: true}": nil,
+	} {
+		ds := all[*appsv1.Deployment](render(t, "carve", "carve-system", values))
+		if len(ds) != 3 {
+			t.Fatalf("%d Deployments rendered, want 3", len(ds))
+		}
+		for _, d := range ds {
+			sc := d.Spec.Template.Spec.SecurityContext
+			if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+				t.Errorf("%s: pod not required to run as non-root: %+v", d.Name, sc)
+				continue
+			}
+			if !cmp.Equal(want, sc.RunAsUser) || !cmp.Equal(want, sc.RunAsGroup) {
+				t.Errorf("values %q: %s runs as user %v group %v, want %v", values, d.Name, sc.RunAsUser, sc.RunAsGroup, want)
+			}
+		}
+	}
+}
+
+func ptrInt64(i int64) *int64 { return &i }

@@ -136,3 +136,18 @@ templates read its leader election lock from it.
 {{- define "carve.scheduler.configDir" -}}
 /etc/carve-scheduler
 {{- end }}
+
+{{/*
+The pod security context of carve's pods: non-root, RuntimeDefault seccomp,
+and the images' user unless runAsUser is null (OpenShift's restricted-v2
+SCC assigns a user from the namespace's range and refuses a fixed one).
+*/}}
+{{- define "carve.podSecurityContext" -}}
+runAsNonRoot: true
+{{- with .Values.runAsUser }}
+runAsUser: {{ . }}
+runAsGroup: {{ . }}
+{{- end }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
