@@ -76,6 +76,9 @@ func TestInstall(t *testing.T) {
 		`address: "carve-cloudprovider.carve-system.svc:8086"`,
 		"kubectl -n kube-system get lease carve-scheduler",
 		"carve.dev/Admitted",
+		"annotate secret carve-controller-webhook-certs --overwrite carve.dev/rotate-ca=",
+		"--clusterrole=carve-controller-metrics-reader",
+		"--unremovable-node-recheck-timeout=10s",
 	} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("helm install output does not contain %q:\n%s", want, notes)
