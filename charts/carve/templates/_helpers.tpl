@@ -151,3 +151,38 @@ runAsGroup: {{ . }}
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/* The bundled cluster-autoscaler (autoscaler.enabled). */}}
+{{- define "carve.autoscaler.fullname" -}}
+{{ include "carve.fullname" . }}-autoscaler
+{{- end }}
+
+{{- define "carve.autoscaler.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "carve.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: autoscaler
+{{- end }}
+
+{{- define "carve.autoscaler.labels" -}}
+{{ include "carve.labels" . }}
+app.kubernetes.io/component: autoscaler
+{{- end }}
+
+{{/*
+Whether the chart makes the mutual-TLS certificates of carve-cloudprovider
+and the bundled autoscaler: with the autoscaler on, TLS on and no Secret of
+the admin's.
+*/}}
+{{- define "carve.autoscaler.generatesTLS" -}}
+{{- if and .Values.autoscaler.enabled (not .Values.cloudProvider.insecure) (not .Values.cloudProvider.tls.secretName) }}true{{ end }}
+{{- end }}
+
+{{/* The Secret carve-cloudprovider serves TLS from. */}}
+{{- define "carve.cloudprovider.tlsSecret" -}}
+{{- if include "carve.autoscaler.generatesTLS" . }}{{ include "carve.cloudprovider.fullname" . }}-tls{{ else }}{{ .Values.cloudProvider.tls.secretName }}{{ end }}
+{{- end }}
+
+{{/* The Secret with the autoscaler's client certificate. */}}
+{{- define "carve.autoscaler.tlsSecret" -}}
+{{- if include "carve.autoscaler.generatesTLS" . }}{{ include "carve.autoscaler.fullname" . }}-tls{{ else }}{{ .Values.autoscaler.tls.clientSecretName }}{{ end }}
+{{- end }}
