@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +40,12 @@ type Rotator struct {
 	// Owners are set on the Secret, so that it goes with what owns it
 	// (the chart's ClusterRole: `helm uninstall` removes the Secret too).
 	Owners []metav1.OwnerReference
+	// Adopt, when set, returns the CAs the apiserver trusts now (those in
+	// the webhook configurations). When there is no Secret yet, they stay
+	// trusted for a grace period beside the new CA, as a rotation's
+	// previous CA does: replicas of an earlier carve, which made their own
+	// CA, keep being trusted until a rolling update has replaced them.
+	Adopt func(context.Context) ([]*x509.Certificate, error)
 
 	serving atomic.Pointer[served]
 	changed notifier
@@ -143,6 +151,11 @@ func (r *Rotator) reconcile(ctx context.Context, sec *corev1.Secret) (time.Time,
 	if sec != nil {
 		rv = sec.ResourceVersion
 	}
+	if sec == nil && r.Adopt != nil {
+		if err := r.adopt(ctx, next, now); err != nil {
+			log.Error(err, "Reading the CAs trusted before; not keeping them")
+		}
+	}
 	if len(steps) > 0 {
 		written, err := r.write(ctx, sec, next)
 		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
@@ -160,6 +173,32 @@ func (r *Rotator) reconcile(ctx context.Context, sec *corev1.Secret) (time.Time,
 		return time.Time{}, err
 	}
 	return wake, nil
+}
+
+// maxAdopted bounds the CAs kept from before, so the bundle stays small.
+const maxAdopted = 2
+
+func (r *Rotator) adopt(ctx context.Context, s *State, now time.Time) error {
+	cas, err := r.Adopt(ctx)
+	if err != nil {
+		return err
+	}
+	kept := 0
+	for _, ca := range cas {
+		if kept == maxAdopted {
+			break
+		}
+		if !ca.IsCA || !now.Before(ca.NotAfter) || slices.ContainsFunc(s.Trust, ca.Equal) {
+			continue
+		}
+		s.Trust = append(s.Trust, ca)
+		kept++
+	}
+	if kept > 0 {
+		s.PreviousUntil = now.Add(r.Policy.Grace)
+		klog.FromContext(ctx).Info("Keeping the CAs trusted before for the grace period", "cas", kept, "until", s.PreviousUntil)
+	}
+	return nil
 }
 
 func (r *Rotator) write(ctx context.Context, sec *corev1.Secret, s *State) (*corev1.Secret, error) {

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -317,7 +318,13 @@ func newCertSource(cfg *rest.Config, o Options, owners []metav1.OwnerReference) 
 	if err != nil {
 		return nil, err
 	}
-	return &certs.Rotator{Client: cs, Namespace: o.Namespace, Name: o.CertSecret, Policy: o.CertPolicy, Owners: owners}, nil
+	r := &certs.Rotator{Client: cs, Namespace: o.Namespace, Name: o.CertSecret, Policy: o.CertPolicy, Owners: owners}
+	if o.InstallWebhooks {
+		r.Adopt = func(ctx context.Context) ([]*x509.Certificate, error) {
+			return webhooks.TrustedCAs(ctx, cs)
+		}
+	}
+	return r, nil
 }
 
 // servesTrusted says whether the apiserver trusts what is served: the

@@ -2,14 +2,19 @@ package webhooks
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
+	"slices"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/carve-dev/carve/pkg/certs"
 )
 
 // Install creates or updates carve's webhook configurations so that they
@@ -122,4 +127,29 @@ func applyOnce(ctx context.Context, c client.Client, want client.Object, setSpec
 		return fmt.Errorf("updating %s %s: %w", kind, want.GetName(), err)
 	}
 	return nil
+}
+
+// TrustedCAs are the CAs carve's webhook configurations tell the apiserver
+// to trust now (none when they do not exist yet).
+func TrustedCAs(ctx context.Context, c kubernetes.Interface) ([]*x509.Certificate, error) {
+	m, err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, ConfigurationName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", ConfigurationName, err)
+	}
+	var out []*x509.Certificate
+	for _, w := range m.Webhooks {
+		cas, err := certs.ParseCertificates(w.ClientConfig.CABundle)
+		if err != nil {
+			continue
+		}
+		for _, ca := range cas {
+			if !slices.ContainsFunc(out, ca.Equal) {
+				out = append(out, ca)
+			}
+		}
+	}
+	return out, nil
 }
