@@ -3,10 +3,7 @@ package certs
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"errors"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -21,8 +18,7 @@ type Dir struct {
 	// Interval between reads; ten seconds when zero.
 	Interval time.Duration
 
-	serving atomic.Pointer[served]
-	changed notifier
+	holder
 }
 
 // Load reads the folder once; Start does so again every Interval.
@@ -74,23 +70,3 @@ func (d *Dir) Start(ctx context.Context) error {
 		}
 	}
 }
-
-// GetCertificate serves the current certificate (for tls.Config).
-func (d *Dir) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	s := d.serving.Load()
-	if s == nil {
-		return nil, errors.New("no webhook certificate loaded yet")
-	}
-	return s.cert, nil
-}
-
-// Current is the state served now, or nil before the first load.
-func (d *Dir) Current() *State {
-	if s := d.serving.Load(); s != nil {
-		return s.state
-	}
-	return nil
-}
-
-// Changed is closed at the next change of the served certificate or trust.
-func (d *Dir) Changed() <-chan struct{} { return d.changed.wait() }

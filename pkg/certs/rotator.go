@@ -47,8 +47,7 @@ type Rotator struct {
 	// CA, keep being trusted until a rolling update has replaced them.
 	Adopt func(context.Context) ([]*x509.Certificate, error)
 
-	serving atomic.Pointer[served]
-	changed notifier
+	holder
 }
 
 type served struct {
@@ -249,9 +248,15 @@ func (r *Rotator) serve(s *State, rv string) error {
 	return nil
 }
 
+// holder serves what a Rotator or a Dir loaded.
+type holder struct {
+	serving atomic.Pointer[served]
+	changed notifier
+}
+
 // GetCertificate serves the current certificate (for tls.Config).
-func (r *Rotator) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	s := r.serving.Load()
+func (h *holder) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	s := h.serving.Load()
 	if s == nil {
 		return nil, errors.New("no webhook certificate loaded yet")
 	}
@@ -259,15 +264,15 @@ func (r *Rotator) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
 }
 
 // Current is the state served now, or nil before the first load.
-func (r *Rotator) Current() *State {
-	if s := r.serving.Load(); s != nil {
+func (h *holder) Current() *State {
+	if s := h.serving.Load(); s != nil {
 		return s.state
 	}
 	return nil
 }
 
 // Changed is closed at the next change of the served certificate or trust.
-func (r *Rotator) Changed() <-chan struct{} { return r.changed.wait() }
+func (h *holder) Changed() <-chan struct{} { return h.changed.wait() }
 
 // notifier is a broadcast: wait returns a channel that the next notify closes.
 type notifier struct {

@@ -9,15 +9,12 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/carve-dev/carve/pkg/certs"
 	"github.com/carve-dev/carve/pkg/webhooks"
 	"github.com/carve-dev/carve/test/framework"
-	"github.com/carve-dev/carve/test/framework/carvetest"
 )
 
 // TestFirstStartKeepsTrustedCAs: an earlier carve-controller (chart 0.1.0)
@@ -28,18 +25,7 @@ import (
 func TestFirstStartKeepsTrustedCAs(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c, err := framework.Start(ctx, framework.Options{ControllerManager: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Stop() })
-	k8s := kubernetes.NewForConfigOrDie(c.Config)
-	if err := carvetest.InstallCRDs(ctx, c.Config); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := k8s.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: carveNS}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	c, k8s := startCluster(t, ctx)
 	// What the old version left: configurations trusting its own CA.
 	old, err := certs.Generate([]string{"127.0.0.1"}, time.Now())
 	if err != nil {

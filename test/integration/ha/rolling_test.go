@@ -18,19 +18,16 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/carve-dev/carve/pkg/certs"
 	"github.com/carve-dev/carve/pkg/controller"
 	ut "github.com/carve-dev/carve/pkg/util/testing"
 	"github.com/carve-dev/carve/test/framework"
-	"github.com/carve-dev/carve/test/framework/carvetest"
 )
 
 const (
@@ -60,24 +57,12 @@ func (r *replica) start(t *testing.T) {
 func TestRollingRestartRefusesNoPod(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c, err := framework.Start(ctx, framework.Options{ControllerManager: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Stop() }) // after the replicas' cleanup, which reads their logs
-	// No client-side throttling: the load must arrive at its rate.
-	cfg := rest.CopyConfig(c.Config)
-	cfg.QPS, cfg.Burst = -1, 0
-	k8s := kubernetes.NewForConfigOrDie(cfg)
+	c, k8s := startCluster(t, ctx)
 	cl, err := client.New(c.Config, client.Options{Scheme: controller.Scheme()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := carvetest.InstallCRDs(ctx, c.Config); err != nil {
-		t.Fatal(err)
-	}
 	for _, obj := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: carveNS}},
 		ut.MakeProfile("small", "1", "2Gi").Obj(),
 		ut.MakeWorkspace("ml", "small").Obj(),
 		ut.MakeNamespace("ml-load", "ml", "load"),

@@ -31,17 +31,9 @@ import (
 func TestStandbySchedulerWritesNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c, err := framework.Start(ctx, framework.Options{ControllerManager: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Stop() })
-	k8s := kubernetes.NewForConfigOrDie(c.Config)
+	c, k8s := startCluster(t, ctx)
 	cl, err := client.New(c.Config, client.Options{Scheme: controller.Scheme()})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := carvetest.InstallCRDs(ctx, c.Config); err != nil {
 		t.Fatal(err)
 	}
 	ns := "standby"
