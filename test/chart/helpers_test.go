@@ -64,6 +64,17 @@ func valuesFile(t *testing.T, values string) string {
 // apiserver.
 func render(t *testing.T, name, namespace, values string) []runtime.Object {
 	t.Helper()
+	out := renderManifests(t, name, namespace, values)
+	objs, err := decode(out)
+	if err != nil {
+		t.Fatalf("decoding the rendered chart: %v\n%s", err, out)
+	}
+	return objs
+}
+
+// renderManifests runs `helm template` like render and returns its output.
+func renderManifests(t *testing.T, name, namespace, values string) string {
+	t.Helper()
 	args := []string{"template", name, chartDir, "--namespace", namespace}
 	if values != "" {
 		args = append(args, "-f", valuesFile(t, values))
@@ -72,22 +83,36 @@ func render(t *testing.T, name, namespace, values string) []runtime.Object {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := decode(out)
-	if err != nil {
-		t.Fatalf("decoding the rendered chart: %v\n%s", err, out)
-	}
-	return objs
+	return out
 }
 
 var strictDecoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
 
 func decode(manifests string) ([]runtime.Object, error) {
+	docs, err := documents(manifests)
+	if err != nil {
+		return nil, err
+	}
 	var objs []runtime.Object
+	for _, doc := range docs {
+		obj, _, err := strictDecoder.Decode(doc, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%w in\n%s", err, doc)
+		}
+		objs = append(objs, obj)
+	}
+	return objs, nil
+}
+
+// documents splits a multi-document YAML stream, leaving out documents
+// that hold only comments (a template rendered empty).
+func documents(manifests string) ([][]byte, error) {
+	var docs [][]byte
 	r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(manifests)))
 	for {
 		doc, err := r.Read()
 		if errors.Is(err, io.EOF) {
-			return objs, nil
+			return docs, nil
 		}
 		if err != nil {
 			return nil, err
@@ -95,11 +120,7 @@ func decode(manifests string) ([]runtime.Object, error) {
 		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
 			continue
 		}
-		obj, _, err := strictDecoder.Decode(doc, nil, nil)
-		if err != nil {
-			return nil, fmt.Errorf("%w in\n%s", err, doc)
-		}
-		objs = append(objs, obj)
+		docs = append(docs, doc)
 	}
 }
 
