@@ -17,7 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/carve-dev/carve/test/framework"
 )
@@ -75,7 +77,13 @@ func render(t *testing.T, name, namespace, values string) []runtime.Object {
 // renderManifests runs `helm template` like render and returns its output.
 func renderManifests(t *testing.T, name, namespace, values string) string {
 	t.Helper()
-	args := []string{"template", name, chartDir, "--namespace", namespace}
+	return renderChart(t, chartDir, name, namespace, values)
+}
+
+// renderChart runs `helm template` on chart, a folder or a packaged chart.
+func renderChart(t *testing.T, chart, name, namespace, values string) string {
+	t.Helper()
+	args := []string{"template", name, chart, "--namespace", namespace}
 	if values != "" {
 		args = append(args, "-f", valuesFile(t, values))
 	}
@@ -200,6 +208,9 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	// controller-runtime's clients log through klog, as carve's binaries
+	// do, instead of warning that no logger was set.
+	ctrllog.SetLogger(klog.NewKlogr())
 	var err error
 	if binDir, err = os.MkdirTemp("", "carve-chart-test-"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
