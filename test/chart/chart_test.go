@@ -412,6 +412,10 @@ func TestSchemaRejects(t *testing.T) {
 		{"scheduler: {replicas: 0}", "/scheduler/replicas"},
 		{"scheduler: {securePort: 0}", "/scheduler/securePort"},
 		{"scheduler: {image: {repository: ''}}", "/scheduler/image/repository"},
+		// Settings of carve-controller's pods only.
+		{"scheduler: {podDisruptionBudget: {enabled: true, maxUnavailable: 1}}", "'podDisruptionBudget' not allowed"},
+		{"scheduler: {topologySpreadConstraints: []}", "'topologySpreadConstraints' not allowed"},
+		{"cloudProvider: {enabled: true, insecure: true, shutdownDelaySeconds: 5}", "'shutdownDelaySeconds' not allowed"},
 		// The configuration is manifests/scheduler/config.yaml, not values.
 		{"scheduler: {config: {profiles: []}}", "'config' not allowed"},
 		// carve-cloudprovider serves mutual TLS from a Secret, or plaintext

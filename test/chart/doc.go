@@ -5,7 +5,9 @@
 // default images are the ones make images names (hack/image), checks the
 // values schema rejects bad values, checks the chart's CRDs and scheduler
 // configuration are copies of manifests/crds and
-// manifests/scheduler/config.yaml, and installs the chart into a real local
-// control plane, running the three binaries there with exactly the
-// permissions the chart gives them.
+// manifests/scheduler/config.yaml, has a real apiserver judge every
+// rendered object and a pod of each Deployment in a server-side dry run,
+// and installs the chart into a real local control plane, running the
+// three binaries there with exactly the permissions the chart gives them,
+// and upgrades the previous release (testdata) to it.
 package chart

@@ -17,7 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/carve-dev/carve/test/framework"
 )
@@ -64,14 +66,7 @@ func valuesFile(t *testing.T, values string) string {
 // apiserver.
 func render(t *testing.T, name, namespace, values string) []runtime.Object {
 	t.Helper()
-	args := []string{"template", name, chartDir, "--namespace", namespace}
-	if values != "" {
-		args = append(args, "-f", valuesFile(t, values))
-	}
-	out, err := helm(t, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := renderManifests(t, name, namespace, values)
 	objs, err := decode(out)
 	if err != nil {
 		t.Fatalf("decoding the rendered chart: %v\n%s", err, out)
@@ -79,15 +74,53 @@ func render(t *testing.T, name, namespace, values string) []runtime.Object {
 	return objs
 }
 
+// renderManifests runs `helm template` like render and returns its output.
+func renderManifests(t *testing.T, name, namespace, values string) string {
+	t.Helper()
+	return renderChart(t, chartDir, name, namespace, values)
+}
+
+// renderChart runs `helm template` on chart, a folder or a packaged chart.
+func renderChart(t *testing.T, chart, name, namespace, values string) string {
+	t.Helper()
+	args := []string{"template", name, chart, "--namespace", namespace}
+	if values != "" {
+		args = append(args, "-f", valuesFile(t, values))
+	}
+	out, err := helm(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 var strictDecoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
 
 func decode(manifests string) ([]runtime.Object, error) {
+	docs, err := documents(manifests)
+	if err != nil {
+		return nil, err
+	}
 	var objs []runtime.Object
+	for _, doc := range docs {
+		obj, _, err := strictDecoder.Decode(doc, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%w in\n%s", err, doc)
+		}
+		objs = append(objs, obj)
+	}
+	return objs, nil
+}
+
+// documents splits a multi-document YAML stream, leaving out documents
+// that hold only comments (a template rendered empty).
+func documents(manifests string) ([][]byte, error) {
+	var docs [][]byte
 	r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(manifests)))
 	for {
 		doc, err := r.Read()
 		if errors.Is(err, io.EOF) {
-			return objs, nil
+			return docs, nil
 		}
 		if err != nil {
 			return nil, err
@@ -95,11 +128,7 @@ func decode(manifests string) ([]runtime.Object, error) {
 		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
 			continue
 		}
-		obj, _, err := strictDecoder.Decode(doc, nil, nil)
-		if err != nil {
-			return nil, fmt.Errorf("%w in\n%s", err, doc)
-		}
-		objs = append(objs, obj)
+		docs = append(docs, doc)
 	}
 }
 
@@ -179,6 +208,9 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	// controller-runtime's clients log through klog, as carve's binaries
+	// do, instead of warning that no logger was set.
+	ctrllog.SetLogger(klog.NewKlogr())
 	var err error
 	if binDir, err = os.MkdirTemp("", "carve-chart-test-"); err != nil {
 		fmt.Fprintln(os.Stderr, err)

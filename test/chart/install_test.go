@@ -57,7 +57,6 @@ func TestInstall(t *testing.T) {
 			t.Errorf("stopping the control plane: %v", err)
 		}
 	})
-	kube := c.Client
 
 	// With carve-cloudprovider, over mutual TLS (the Secret need not exist:
 	// no pod runs here).
@@ -97,24 +96,42 @@ func TestInstall(t *testing.T) {
 	if _, err := helm(t, "uninstall", release, "--namespace", namespace, "--kubeconfig", c.Kubeconfig); err != nil {
 		t.Fatal(err)
 	}
+	checkUninstalled(ctx, t, c, rendered)
+}
+
+// certSecret is where carve-controller keeps its webhook certificates.
+const certSecret = "carve-controller-webhook-certs"
+
+// cleanupCommand removes carve's webhook configurations; NOTES.txt gives it.
+var cleanupCommand = "kubectl delete mutatingwebhookconfiguration,validatingwebhookconfiguration " + webhooks.ConfigurationName
+
+var crdNames = []string{"nodepools.carve.dev", "resourceprofiles.carve.dev", "workspaces.carve.dev"}
+
+// checkUninstalled checks, after helm uninstall, that every rendered
+// object is gone but the CRDs (Helm never deletes those of crds/: that would
+// delete every workspace, profile and pool), and that the webhook
+// configurations and certificate Secret carve-controller created, owned by
+// the chart's ClusterRole, went with it through the garbage collector.
+func checkUninstalled(ctx context.Context, t *testing.T, c *framework.Cluster, rendered []runtime.Object) {
+	t.Helper()
+	cl, err := client.New(c.Config, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
 	err = poll(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
-		_, err := kube.AppsV1().Deployments(namespace).Get(ctx, "carve-controller", metav1.GetOptions{})
-		_, err2 := kube.RbacV1().ClusterRoles().Get(ctx, "carve-controller", metav1.GetOptions{})
-		_, err3 := kube.CoreV1().Services(namespace).Get(ctx, "carve-webhook", metav1.GetOptions{})
-		_, err4 := kube.AppsV1().Deployments(namespace).Get(ctx, "carve-cloudprovider", metav1.GetOptions{})
-		_, err5 := kube.RbacV1().Roles(metav1.NamespaceDefault).Get(ctx, "carve-cloudprovider-events", metav1.GetOptions{})
-		_, err6 := kube.AppsV1().Deployments(namespace).Get(ctx, "carve-scheduler", metav1.GetOptions{})
-		_, err7 := kube.RbacV1().ClusterRoleBindings().Get(ctx, "carve-scheduler-kube-scheduler", metav1.GetOptions{})
-		_, err8 := kube.RbacV1().Roles(metav1.NamespaceSystem).Get(ctx, "carve-scheduler-leader-election", metav1.GetOptions{})
-		return apierrors.IsNotFound(err) && apierrors.IsNotFound(err2) && apierrors.IsNotFound(err3) &&
-			apierrors.IsNotFound(err4) && apierrors.IsNotFound(err5) && apierrors.IsNotFound(err6) &&
-			apierrors.IsNotFound(err7) && apierrors.IsNotFound(err8), nil
+		left = nil
+		for _, r := range rendered {
+			o := r.DeepCopyObject().(client.Object)
+			if err := cl.Get(ctx, client.ObjectKeyFromObject(o), o); !apierrors.IsNotFound(err) {
+				left = append(left, fmt.Sprintf("%T %s", o, client.ObjectKeyFromObject(o)))
+			}
+		}
+		return len(left) == 0, nil
 	})
 	if err != nil {
-		t.Errorf("the chart's objects are still there after helm uninstall: %v", err)
+		t.Errorf("the chart's objects are still there after helm uninstall: %v: %v", err, left)
 	}
-	// Helm never deletes the CRDs of crds/ (that would delete every
-	// workspace, profile and pool).
 	crds, err := apiextensionsclient.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -124,9 +141,7 @@ func TestInstall(t *testing.T) {
 			t.Errorf("CRD %s after helm uninstall: %v", name, err)
 		}
 	}
-	// The webhook configurations and the certificate Secret carve-controller
-	// created are owned by the chart's ClusterRole: the garbage collector
-	// removes them with it.
+	kube := c.Client
 	err = poll(ctx, 60*time.Second, func(ctx context.Context) (bool, error) {
 		_, errM := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhooks.ConfigurationName, metav1.GetOptions{})
 		_, errV := kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, webhooks.ConfigurationName, metav1.GetOptions{})
@@ -137,14 +152,6 @@ func TestInstall(t *testing.T) {
 		t.Errorf("carve's webhook configurations or certificate Secret are still there after helm uninstall: %v", err)
 	}
 }
-
-// certSecret is where carve-controller keeps its webhook certificates.
-const certSecret = "carve-controller-webhook-certs"
-
-// cleanupCommand removes carve's webhook configurations; NOTES.txt gives it.
-var cleanupCommand = "kubectl delete mutatingwebhookconfiguration,validatingwebhookconfiguration " + webhooks.ConfigurationName
-
-var crdNames = []string{"nodepools.carve.dev", "resourceprofiles.carve.dev", "workspaces.carve.dev"}
 
 // checkInstalled checks that every object the chart renders exists, that
 // RBAC rules and the controller's arguments arrived unchanged, and that the
