@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -158,8 +159,8 @@ func checkConsistent(t *testing.T, objs []runtime.Object, namespace, prefix, wan
 	// Two replicas, kept through drains, spread over nodes, critical, and
 	// given time to stop without refusing requests.
 	spec := d.Spec.Template.Spec
-	if *d.Spec.Replicas != 2 || spec.PriorityClassName != "system-cluster-critical" || len(spec.TopologySpreadConstraints) != 1 {
-		t.Errorf("replicas %d, priorityClassName %q, %d spread constraints: want 2, system-cluster-critical, 1",
+	if *d.Spec.Replicas != 2 || spec.PriorityClassName != prefix+"-critical" || len(spec.TopologySpreadConstraints) != 1 {
+		t.Errorf("replicas %d, priorityClassName %q, %d spread constraints: want 2, carve's own class, 1",
 			*d.Spec.Replicas, spec.PriorityClassName, len(spec.TopologySpreadConstraints))
 	}
 	delay, err := time.ParseDuration(f["shutdown-delay"])
@@ -169,6 +170,10 @@ func checkConsistent(t *testing.T, objs []runtime.Object, namespace, prefix, wan
 	pdb := named[*policyv1.PodDisruptionBudget](t, objs, namespace, d.Name)
 	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 || !cmpSelector(pdb.Spec.Selector, d.Spec.Selector) {
 		t.Errorf("PodDisruptionBudget %+v does not keep all but one of the Deployment's pods", pdb.Spec)
+	}
+	pc := named[*schedulingv1.PriorityClass](t, objs, "", prefix+"-critical")
+	if pc.Value != 1000000000 || pc.GlobalDefault {
+		t.Errorf("PriorityClass %s: value %d, globalDefault %v; want the highest user value, not the default", pc.Name, pc.Value, pc.GlobalDefault)
 	}
 
 	checkSecurityContext(t, d.Spec.Template.Spec, ctr)

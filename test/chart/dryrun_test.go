@@ -243,12 +243,23 @@ func createNamespaces(ctx context.Context, t *testing.T, kube kubernetes.Interfa
 	}
 }
 
-// applyServiceAccounts applies the rendered ServiceAccounts for real, for
-// the ServiceAccount admission of dry-run pods, and deletes them when the
-// test ends.
+// applyServiceAccounts applies the rendered ServiceAccounts and
+// PriorityClasses for real, for the admission of dry-run pods (which looks
+// both up), and deletes them when the test ends.
 func applyServiceAccounts(ctx context.Context, t *testing.T, a *applier, kube kubernetes.Interface, objs []*unstructured.Unstructured, namespace string) {
 	t.Helper()
 	for _, o := range objs {
+		if o.GetKind() == "PriorityClass" {
+			if err := a.apply(ctx, o, "", false); err != nil {
+				t.Fatalf("applying %s: %v", describe(o), err)
+			}
+			t.Cleanup(func() {
+				if err := kube.SchedulingV1().PriorityClasses().Delete(context.WithoutCancel(ctx), o.GetName(), metav1.DeleteOptions{}); err != nil {
+					t.Errorf("deleting %s: %v", describe(o), err)
+				}
+			})
+			continue
+		}
 		if o.GetKind() != "ServiceAccount" {
 			continue
 		}

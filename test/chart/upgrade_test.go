@@ -226,8 +226,8 @@ func checkUpgradedController(t *testing.T, d *appsv1.Deployment) {
 	if len(pod.Volumes) != 0 || len(pod.Containers[0].VolumeMounts) != 0 {
 		t.Errorf("controller still has volumes %+v and mounts %+v after the upgrade, want none", pod.Volumes, pod.Containers[0].VolumeMounts)
 	}
-	if pod.PriorityClassName != "system-cluster-critical" {
-		t.Errorf("controller priorityClassName %q after the upgrade, want system-cluster-critical", pod.PriorityClassName)
+	if pod.PriorityClassName != "carve-critical" {
+		t.Errorf("controller priorityClassName %q after the upgrade, want carve's own carve-critical", pod.PriorityClassName)
 	}
 }
 

@@ -186,3 +186,11 @@ the admin's.
 {{- define "carve.autoscaler.tlsSecret" -}}
 {{- if include "carve.autoscaler.generatesTLS" . }}{{ include "carve.autoscaler.fullname" . }}-tls{{ else }}{{ .Values.autoscaler.tls.clientSecretName }}{{ end }}
 {{- end }}
+
+{{/*
+The priorityClassName of a component: its own value, else carve's class when
+the chart makes it. Call with (dict "root" $ "name" <component's value>).
+*/}}
+{{- define "carve.priorityClassName" -}}
+{{- if .name }}{{ .name }}{{ else if .root.Values.priorityClass.create }}{{ include "carve.fullname" .root }}-critical{{ end }}
+{{- end }}
