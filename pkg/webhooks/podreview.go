@@ -194,9 +194,14 @@ func podPatch(before, after *corev1.Pod) ([]byte, error) {
 	if len(before.Spec.Containers) != len(after.Spec.Containers) || len(before.Spec.InitContainers) != len(after.Spec.InitContainers) {
 		return nil, errors.New("the pod contract added or removed containers")
 	}
+	for i := range after.Spec.InitContainers {
+		// Without pod-level resources the contract caps init containers.
+		b, a := &before.Spec.InitContainers[i].Resources, &after.Spec.InitContainers[i].Resources
+		field("/spec/initContainers/"+strconv.Itoa(i)+"/resources", b, a, false)
+	}
 	for i := range after.Spec.Containers {
 		b, a := &before.Spec.Containers[i].Resources, &after.Spec.Containers[i].Resources
-		field(fmt.Sprintf("/spec/containers/%d/resources", i), b, a, false)
+		field("/spec/containers/"+strconv.Itoa(i)+"/resources", b, a, false)
 	}
 	if len(ops) == 0 {
 		return nil, nil
