@@ -28,6 +28,12 @@ import (
 // apiserver.
 func handlers(t testing.TB) map[string]http.Handler {
 	t.Helper()
+	return handlersWith(t, podcontract.Options{PodLevelResources: true})
+}
+
+// handlersWith is handlers with the contract's options.
+func handlersWith(t testing.TB, opts podcontract.Options) map[string]http.Handler {
+	t.Helper()
 	scheme := controller.Scheme()
 	r := fake.NewClientBuilder().WithScheme(scheme).WithObjects(
 		ut.MakeNamespace("alice", "ml", ""),
@@ -36,7 +42,7 @@ func handlers(t testing.TB) map[string]http.Handler {
 		ut.MakeProfile("small", "1", "2Gi").Obj(),
 		ut.MakeProfile("gpu-1", "8", "32Gi").GPU(1, "").Obj(),
 	).Build()
-	return webhooks.Handlers(scheme, r, r, podcontract.Options{PodLevelResources: true})
+	return webhooks.Handlers(scheme, r, r, opts)
 }
 
 // Review wraps a pod in an AdmissionReview as the apiserver sends it.

@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,13 +31,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/certs"
 	"github.com/carve-dev/carve/pkg/controller"
 	"github.com/carve-dev/carve/pkg/podcontract"
@@ -92,7 +88,7 @@ func setup() error {
 	for _, obj := range append([]client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "carve-system"}},
 		ut.MakeNamespace("team-a", "ml", "vision"),
-	}, fixtures()...) {
+	}, ut.PlatformObjects()...) {
 		if err := cl.Create(ctx, obj); err != nil {
 			return fmt.Errorf("creating %s: %w", obj.GetName(), err)
 		}
@@ -198,43 +194,18 @@ func setup() error {
 	return nil
 }
 
-// fixtures are the carve objects of the benchmark's workspace.
-func fixtures() []client.Object {
-	return []client.Object{
-		ut.MakeNodePool("cpu", carvev1.NodePoolRoleCPU, 0, 10, "16", "64Gi").Obj(),
-		ut.MakeNodePool("gpu", carvev1.NodePoolRoleGPU, 0, 4, "32", "128Gi").Capacity("nvidia.com/gpu", "4").
-			Taint("nvidia.com/gpu", "", corev1.TaintEffectNoSchedule).Obj(),
-		ut.MakeProfile("small", "1", "2Gi").Pools("cpu").Obj(),
-		ut.MakeProfile("large", "4", "16Gi").CPULimit("6").Pools("cpu").Obj(),
-		ut.MakeProfile("gpu-1", "8", "32Gi").GPU(1, "").Pools("gpu").Obj(),
-		ut.MakeWorkspace("ml", "small", "large", "gpu-1").Obj(),
-	}
-}
-
-// reviews makes n AdmissionReviews of pods as a data-science platform
-// creates them: notebook sessions, job pods and model-serving pods with
-// env, mounts, probes and a sidecar, 4 to 6 KiB each.
-// With admitted set, the pods are as carve's mutating webhook leaves them,
-// which is what its validating webhook sees.
+// reviews makes n AdmissionReviews of the pods a data-science platform
+// creates (ut.PlatformPod). With admitted set, the pods are as carve's
+// mutating webhook leaves them, which is what its validating webhook sees.
 func reviews(ns string, n int, admitted bool) [][]byte {
 	objs := []any{}
-	for _, o := range fixtures() {
+	for _, o := range ut.PlatformObjects() {
 		objs = append(objs, o)
 	}
 	lookup := ut.NewObjects(objs...)
 	out := make([][]byte, n)
 	for i := range out {
-		var pod *corev1.Pod
-		name := fmt.Sprintf("pod-%05d", i)
-		switch i % 4 {
-		case 0, 1:
-			pod = ut.MakePod(name, ns).Profile("small").Container("notebook", "", "").Obj()
-		case 2:
-			pod = ut.MakePod(name, ns).Profile("large").Owner("batch/v1", "Job", "train-"+name).Container("train", "2", "8Gi").Obj()
-		default:
-			pod = ut.MakePod(name, ns).Profile("gpu-1").Owner("apps/v1", "ReplicaSet", "serve-abc").Container("serve", "", "").Sidecar("proxy", "100m", "128Mi").Obj()
-		}
-		decorate(pod)
+		pod := ut.PlatformPod(ns, i)
 		if admitted {
 			var err error
 			pod, err = podcontract.Admit(pod, ut.MakeNamespace(ns, "ml", "vision"), lookup, podcontract.Options{PodLevelResources: true})
@@ -249,7 +220,7 @@ func reviews(ns string, n int, admitted bool) [][]byte {
 				UID:       types.UID(fmt.Sprintf("00000000-0000-4000-8000-%012d", i)),
 				Kind:      metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
 				Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
-				Namespace: ns, Name: name, Operation: admissionv1.Create,
+				Namespace: ns, Name: pod.Name, Operation: admissionv1.Create,
 				UserInfo: authenticationv1.UserInfo{Username: "system:serviceaccount:kube-system:replicaset-controller", Groups: []string{"system:serviceaccounts", "system:authenticated"}},
 				Object:   runtime.RawExtension{Raw: raw},
 				Options:  runtime.RawExtension{Raw: []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1"}`)},
@@ -258,42 +229,6 @@ func reviews(ns string, n int, admitted bool) [][]byte {
 		out[i] = rv
 	}
 	return out
-}
-
-func decorate(pod *corev1.Pod) {
-	pod.Labels["app.kubernetes.io/name"] = "workbench"
-	pod.Labels["project"] = "churn-model"
-	pod.Annotations = map[string]string{"workbench.example/owner": "alice@example.com"}
-	pod.Spec.ServiceAccountName = "default"
-	pod.Spec.Volumes = []corev1.Volume{
-		{Name: "home", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "home-alice"}}},
-		{Name: "shm", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
-		{Name: "kube-api-access", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
-			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr.To[int64](3607)}}}}}},
-	}
-	for i := range pod.Spec.Containers {
-		c := &pod.Spec.Containers[i]
-		c.Image = "registry.invalid/ml/runtime:2026.11-py311-cuda12"
-		c.Command = []string{"/bin/bash", "-c", "exec jupyter lab --ip=0.0.0.0 --port=8888 --no-browser --NotebookApp.token=''"}
-		for j := 0; j < 12; j++ {
-			c.Env = append(c.Env, corev1.EnvVar{Name: fmt.Sprintf("WORKBENCH_SETTING_%02d", j), Value: strings.Repeat("v", 24)})
-		}
-		c.VolumeMounts = []corev1.VolumeMount{{Name: "home", MountPath: "/home/cdsw"}, {Name: "shm", MountPath: "/dev/shm"},
-			{Name: "kube-api-access", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true}}
-		c.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 8888, Protocol: corev1.ProtocolTCP}}
-		c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/api", Port: intstr.FromInt32(8888)}}, PeriodSeconds: 10}
-		c.TerminationMessagePath = "/dev/termination-log"
-		c.TerminationMessagePolicy = corev1.TerminationMessageReadFile
-		c.ImagePullPolicy = corev1.PullIfNotPresent
-	}
-	pod.Spec.RestartPolicy = corev1.RestartPolicyAlways
-	pod.Spec.DNSPolicy = corev1.DNSClusterFirst
-	pod.Spec.SchedulerName = corev1.DefaultSchedulerName
-	pod.Spec.TerminationGracePeriodSeconds = ptr.To[int64](30)
-	pod.Spec.Tolerations = []corev1.Toleration{
-		{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](300)},
-		{Key: "node.kubernetes.io/unreachable", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](300)},
-	}
 }
 
 // send posts one review and checks the answer is an allowed review.
