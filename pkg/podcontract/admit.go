@@ -58,16 +58,17 @@ func Admit(pod *corev1.Pod, ns *corev1.Namespace, l Lookup, opts Options) (*core
 	granted := grantedTolerations(t)
 	checkScheduling(pod, t, &vs)
 	checkTolerations(pod, t.Profile.Name, granted, &vs)
-	checkResources(pod, t.Profile, opts, &vs)
+	res := resourcesOf(t.Profile)
+	checkResources(pod, t.Profile, res, opts, &vs)
 	pc := priority(pod, t, l, &vs)
 	if err := vs.err(); err != nil {
 		return nil, err
 	}
 	out := pod.DeepCopy()
 	applyPriority(out, pc)
-	applyResources(out, t.Profile, opts)
+	applyResources(out, res, opts)
 	applyPlacement(out, t, granted)
-	applyMetadata(out, t, opts)
+	applyMetadata(out, t, res, opts)
 	return out, nil
 }
 
@@ -219,7 +220,7 @@ func addToleration(pod *corev1.Pod, tol corev1.Toleration) {
 }
 
 // applyMetadata writes carve's labels and annotations.
-func applyMetadata(pod *corev1.Pod, t *Target, opts Options) {
+func applyMetadata(pod *corev1.Pod, t *Target, res profileResources, opts Options) {
 	if pod.Labels == nil {
 		pod.Labels = map[string]string{}
 	}
@@ -244,8 +245,8 @@ func applyMetadata(pod *corev1.Pod, t *Target, opts Options) {
 		Profile:   t.Profile.Name,
 		Workload:  t.Workload,
 		Mode:      ModeContainer,
-		Requests:  ProfileRequests(t.Profile),
-		Limits:    ProfileLimits(t.Profile),
+		Requests:  res.req,
+		Limits:    res.lim,
 		NodePools: poolNames(t),
 	}
 	if opts.PodLevelResources {
