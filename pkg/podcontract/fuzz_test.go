@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	resourcehelper "k8s.io/component-helpers/resource"
 	"k8s.io/klog/v2"
 
@@ -58,6 +59,9 @@ func FuzzAdmit(f *testing.F) {
 				t.Fatalf("Admit error %v is not a Denial naming a rule", err)
 			}
 			return
+		}
+		if got, want := podcontract.AdmittedAs(once, pod), equality.Semantic.DeepEqual(once, pod); got != want {
+			t.Fatalf("admittedAs(Admit(pod), pod) = %v, DeepEqual gives %v", got, want)
 		}
 		twice, err := podcontract.Admit(once, mlNS, world(), opts)
 		if err != nil {

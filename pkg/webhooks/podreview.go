@@ -206,5 +206,5 @@ func podPatch(before, after *corev1.Pod) ([]byte, error) {
 	if len(ops) == 0 {
 		return nil, nil
 	}
-	return json.Marshal(ops)
+	return appendPatch(make([]byte, 0, 2048), ops)
 }

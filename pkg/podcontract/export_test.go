@@ -1,0 +1,4 @@
+package podcontract
+
+// AdmittedAs is admittedAs, for FuzzAdmit.
+var AdmittedAs = admittedAs
