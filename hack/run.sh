@@ -20,6 +20,18 @@ autoscaler_port=${CARVE_AUTOSCALER_PORT:-8085}
 carve_bin=${CARVE_BUILD_DIR:-$root/bin}
 log() { printf 'carve: %s\n' "$*" >&2; }
 
+# Another make run (or anything else) on one of carve's ports would answer
+# the readiness checks below in place of this run's components: refuse to
+# start instead.
+busy=()
+for port in "$webhook_port" "$scheduler_port" "$metrics_port" "$health_port" "$autoscaler_port" "${CARVE_PROVIDER_PORT:-8086}"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then busy+=("$port"); fi
+done
+if ((${#busy[@]})); then
+  log "port(s) ${busy[*]} on 127.0.0.1 are in use, by another make run perhaps: stop it (Ctrl-C there, or make stop), or pick other ports (docs/development.md lists the variables)"
+  exit 1
+fi
+
 bin_dir=${CARVE_BIN_DIR:-$(hack/control-plane-tools.sh | tail -n 1)}
 export CARVE_BIN_DIR=$bin_dir
 kubectl=$bin_dir/kubectl
