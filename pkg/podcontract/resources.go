@@ -30,15 +30,10 @@ func ProfileRequests(p *carvev1.ResourceProfile) corev1.ResourceList {
 	return rl
 }
 
-// ProfileLimits is what a pod of profile p is limited to: its requests, with
-// CPU raised to the profile's burst limit when it has one.
-func ProfileLimits(p *carvev1.ResourceProfile) corev1.ResourceList {
-	return limitsOf(p, ProfileRequests(p))
-}
-
-// limitsOf is ProfileLimits(p) from req = ProfileRequests(p), without
-// sharing a quantity with req (Quantity.Sub and Add may change the value a
-// copy points to).
+// limitsOf is what a pod of profile p is limited to, given its requests
+// req = ProfileRequests(p): the requests, with CPU raised to the profile's
+// burst limit when it has one. It shares no quantity with req
+// (Quantity.Sub and Add may change the value a copy points to).
 func limitsOf(p *carvev1.ResourceProfile, req corev1.ResourceList) corev1.ResourceList {
 	rl := make(corev1.ResourceList, len(req))
 	for n, q := range req {

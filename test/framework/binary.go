@@ -33,9 +33,6 @@ func (p *Process) Stop(grace time.Duration) error { return p.p.stop(grace) }
 // Exited describes how the process ended, or is nil while it runs.
 func (p *Process) Exited() error { return p.p.exitErr() }
 
-// Done is closed once the process has exited.
-func (p *Process) Done() <-chan struct{} { return p.p.done }
-
 // LogPath is the process's log file.
 func (p *Process) LogPath() string { return p.p.logPath }
 

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -22,7 +21,6 @@ type ServiceProxy struct {
 	ln       net.Listener
 	backends []*proxyBackend
 	next     atomic.Uint64
-	wg       sync.WaitGroup
 }
 
 type proxyBackend struct {
@@ -51,9 +49,7 @@ func StartServiceProxy(ctx context.Context, period, lag time.Duration, backends 
 		p.backends = append(p.backends, &proxyBackend{addr: b.Addr, readyURL: b.ReadyURL})
 	}
 	probe := &http.Client{Timeout: period}
-	p.wg.Add(2)
 	go func() {
-		defer p.wg.Done()
 		t := time.NewTicker(period)
 		defer t.Stop()
 		for {
@@ -80,7 +76,6 @@ func StartServiceProxy(ctx context.Context, period, lag time.Duration, backends 
 		}
 	}()
 	go func() {
-		defer p.wg.Done()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -103,9 +98,6 @@ func (p *ServiceProxy) Ready() []bool {
 	}
 	return out
 }
-
-// Wait returns once the proxy has stopped (its context ended).
-func (p *ServiceProxy) Wait() { p.wg.Wait() }
 
 func (p *ServiceProxy) serve(c net.Conn) {
 	defer c.Close()
