@@ -41,15 +41,8 @@ func TestRunRefusesBusyPort(t *testing.T) {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(),
-		"CARVE_LOCAL_DIR="+t.TempDir(),
-		"CARVE_WEBHOOK_PORT="+strconv.Itoa(ports[0]),
-		"CARVE_CONTROLLER_METRICS_PORT="+strconv.Itoa(ports[1]),
-		"CARVE_CONTROLLER_HEALTH_PORT="+strconv.Itoa(busy),
-		"CARVE_SCHEDULER_PORT="+strconv.Itoa(ports[2]),
-		"CARVE_PROVIDER_PORT="+strconv.Itoa(ports[3]),
-		"CARVE_AUTOSCALER_PORT="+strconv.Itoa(ports[4]),
-	)
+	ports = append(ports[:2], append([]int{busy}, ports[2:]...)...) // the health port is taken
+	cmd.Env = append(append(os.Environ(), portEnv(ports)...), "CARVE_LOCAL_DIR="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	code, _ := exitCode(err)
 	if code != 1 || !strings.Contains(string(out), "port(s) "+strconv.Itoa(busy)+" on 127.0.0.1 are in use") {

@@ -81,16 +81,10 @@ func startRun(t *testing.T, binDir string) *localRun {
 
 	r.cmd = exec.Command(filepath.Join(root, "hack", "run.sh"))
 	r.cmd.Dir = root
-	r.cmd.Env = append(os.Environ(),
+	r.cmd.Env = append(append(os.Environ(), portEnv(ports)...),
 		"CARVE_LOCAL_DIR="+r.dir,
 		framework.BinDirEnv+"="+binDir,
 		"CARVE_BUILD_DIR="+buildDir,
-		"CARVE_WEBHOOK_PORT="+strconv.Itoa(ports[0]),
-		"CARVE_CONTROLLER_METRICS_PORT="+strconv.Itoa(ports[1]),
-		"CARVE_CONTROLLER_HEALTH_PORT="+strconv.Itoa(ports[2]),
-		"CARVE_SCHEDULER_PORT="+strconv.Itoa(ports[3]),
-		"CARVE_PROVIDER_PORT="+strconv.Itoa(ports[4]),
-		"CARVE_AUTOSCALER_PORT="+strconv.Itoa(ports[5]),
 		// Short enough for a quick test, long enough that a new node is
 		// "creating" for a moment, as a cloud VM is.
 		"CARVE_KWOK_BOOT_DELAY=2s",
@@ -186,6 +180,18 @@ func (r *localRun) interrupt(t *testing.T) (int, error) {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	<-r.done
 	return -1, fmt.Errorf("hack/run.sh did not stop within 2m of %v; killed its process group", sig)
+}
+
+// portEnv gives hack/run.sh its six ports: webhook, controller metrics,
+// controller health, scheduler, provider, autoscaler.
+func portEnv(ports []int) []string {
+	names := []string{"CARVE_WEBHOOK_PORT", "CARVE_CONTROLLER_METRICS_PORT", "CARVE_CONTROLLER_HEALTH_PORT",
+		"CARVE_SCHEDULER_PORT", "CARVE_PROVIDER_PORT", "CARVE_AUTOSCALER_PORT"}
+	env := make([]string, len(names))
+	for i, n := range names {
+		env[i] = n + "=" + strconv.Itoa(ports[i])
+	}
+	return env
 }
 
 func exitCode(err error) (int, error) {
