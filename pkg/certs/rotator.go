@@ -154,6 +154,9 @@ func (r *Rotator) reconcile(ctx context.Context, sec *corev1.Secret) (time.Time,
 		if err := r.adopt(ctx, next, now); err != nil {
 			log.Error(err, "Reading the CAs trusted before; not keeping them")
 		}
+		if !next.PreviousUntil.IsZero() {
+			wake = minTime(wake, next.PreviousUntil) // their retirement
+		}
 	}
 	if len(steps) > 0 {
 		written, err := r.write(ctx, sec, next)
@@ -172,6 +175,13 @@ func (r *Rotator) reconcile(ctx context.Context, sec *corev1.Secret) (time.Time,
 		return time.Time{}, err
 	}
 	return wake, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // maxAdopted bounds the CAs kept from before, so the bundle stays small.
