@@ -150,7 +150,7 @@ func TestMakeRun(t *testing.T) {
 		conds := alice.ok(t, "-n", ns, "get", "pod", "extra", "-o",
 			`jsonpath={range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}`)
 		mustContain(t, "pod extra's conditions", conds,
-			"carve.dev/Admitted=False WaitingForQuota: waiting for workspace e2e quota: cpu 4/4 in use; 1st in queue")
+			"carve.dev/Admitted=False WaitingForQuota: waiting for workspace e2e quota: needs cpu 1, 4/4 in use; 1st in queue")
 		// Held before the scheduling queue: never tried against nodes, so
 		// never Unschedulable, and no autoscaler buys a node for it.
 		if strings.Contains(conds, "PodScheduled") {

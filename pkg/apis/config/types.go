@@ -12,7 +12,9 @@ type WorkspaceQueueArgs struct {
 	metav1.TypeMeta
 
 	// StatusUpdateInterval is the least time between two writes of a waiting
-	// pod's queue position. A change of reason is written at once.
+	// pod's queue position or of the amount of its quota in use. A change
+	// of reason (another quota short, a cap raised or lowered) is written at
+	// once.
 	StatusUpdateInterval metav1.Duration
 	// StatusUpdatesPerSecond caps the pod status writes of the plugin across
 	// all pods, so a queue of thousands never floods the API server.

@@ -33,6 +33,8 @@ type WorkspaceQueue struct {
 	args    *config.WorkspaceQueueArgs
 	tracker *tracker
 	status  *statusWriter
+	// wsStatus writes Workspace status (wsstatus.go).
+	wsStatus *wsStatusWriter
 }
 
 var (
@@ -59,6 +61,7 @@ func New(ctx context.Context, obj runtime.Object, handle fwk.Handle) (fwk.Plugin
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	go pl.status.run(ctx)
+	go pl.wsStatus.run(ctx)
 	return pl, nil
 }
 

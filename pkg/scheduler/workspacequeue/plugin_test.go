@@ -38,7 +38,7 @@ func TestPreEnqueue(t *testing.T) {
 	if s.Code() != fwk.UnschedulableAndUnresolvable {
 		t.Fatalf("second pod: %v, want UnschedulableAndUnresolvable", s)
 	}
-	if got, want := s.Message(), "waiting for workspace ml quota: cpu 1/1 in use"; got != want {
+	if got, want := s.Message(), "waiting for workspace ml quota: needs cpu 1, 1/1 in use"; got != want {
 		t.Errorf("message %q, want %q", got, want)
 	}
 }

@@ -255,8 +255,10 @@ func format(r res, n int64) string {
 	}
 }
 
-// message says why a pod waits, for the pod's condition and event, e.g.
-// "waiting for workspace ml-team quota: gpu 4/4 in use; 3rd in queue".
+// message says why a pod waits, for the pod's condition and event: which
+// quota, what the pod needs of the resource that is short, how much of it is
+// in use, and the pod's place, e.g. "waiting for workspace ml-team quota:
+// needs gpu 2, 3/4 in use; 3rd in queue".
 func (v verdict) message(workspace string, position int) string {
 	var b strings.Builder
 	switch v.scope {
@@ -270,11 +272,12 @@ func (v verdict) message(workspace string, position int) string {
 		fmt.Fprintf(&b, "waiting for the project quota of namespace %s in workspace %s", v.name, workspace)
 	}
 	name := resNames[v.r]
-	fmt.Fprintf(&b, ": %s %s/%s in use", name, format(v.r, v.used), format(v.r, v.max))
+	fmt.Fprintf(&b, ": needs %s %s", name, format(v.r, v.need))
 	if v.need > v.max {
-		fmt.Fprintf(&b, "; this pod needs %s %s, more than the whole quota: ask an admin to raise it or pick a smaller profile", name, format(v.r, v.need))
+		fmt.Fprintf(&b, ", more than the whole quota of %s: ask an admin to raise it or pick a smaller profile", format(v.r, v.max))
 		return b.String()
 	}
+	fmt.Fprintf(&b, ", %s/%s in use", format(v.r, v.used), format(v.r, v.max))
 	if position > 0 {
 		fmt.Fprintf(&b, "; %s in queue", ordinal(position))
 	}

@@ -129,12 +129,12 @@ func TestVerdictMessage(t *testing.T) {
 		position int
 		want     string
 	}{
-		{verdict{scope: scopeWorkspace, r: resGPU, used: 4, max: 4, need: 1}, 3, "waiting for workspace ml-team quota: gpu 4/4 in use; 3rd in queue"},
-		{verdict{scope: scopeWorkspace, r: resCPU, used: 15500, max: 16000, need: 1000}, 1, "waiting for workspace ml-team quota: cpu 15500m/16 in use; 1st in queue"},
-		{verdict{scope: scopeTeam, name: "nlp", r: resMemory, used: 64 << 30, max: 64 << 30, need: 1 << 30}, 12, "waiting for team nlp quota in workspace ml-team: memory 64Gi/64Gi in use; 12th in queue"},
-		{verdict{scope: scopeProject, name: "ml-alice", r: resPods, used: 5, max: 5, need: 1}, 22, "waiting for the project quota of namespace ml-alice in workspace ml-team: pods 5/5 in use; 22nd in queue"},
-		{verdict{scope: scopeWorkspace, r: resGPU, used: 0, max: 4, need: 8}, 1, "waiting for workspace ml-team quota: gpu 0/4 in use; this pod needs gpu 8, more than the whole quota: ask an admin to raise it or pick a smaller profile"},
-		{verdict{scope: scopeWorkspace, r: resGPU, used: 4, max: 4, need: 1}, 0, "waiting for workspace ml-team quota: gpu 4/4 in use"},
+		{verdict{scope: scopeWorkspace, r: resGPU, used: 4, max: 4, need: 1}, 3, "waiting for workspace ml-team quota: needs gpu 1, 4/4 in use; 3rd in queue"},
+		{verdict{scope: scopeWorkspace, r: resCPU, used: 15500, max: 16000, need: 1000}, 1, "waiting for workspace ml-team quota: needs cpu 1, 15500m/16 in use; 1st in queue"},
+		{verdict{scope: scopeTeam, name: "nlp", r: resMemory, used: 64 << 30, max: 64 << 30, need: 1 << 30}, 12, "waiting for team nlp quota in workspace ml-team: needs memory 1Gi, 64Gi/64Gi in use; 12th in queue"},
+		{verdict{scope: scopeProject, name: "ml-alice", r: resPods, used: 5, max: 5, need: 1}, 22, "waiting for the project quota of namespace ml-alice in workspace ml-team: needs pods 1, 5/5 in use; 22nd in queue"},
+		{verdict{scope: scopeWorkspace, r: resGPU, used: 0, max: 4, need: 8}, 1, "waiting for workspace ml-team quota: needs gpu 8, more than the whole quota of 4: ask an admin to raise it or pick a smaller profile"},
+		{verdict{scope: scopeWorkspace, r: resGPU, used: 4, max: 4, need: 1}, 0, "waiting for workspace ml-team quota: needs gpu 1, 4/4 in use"},
 	}
 	for _, tc := range cases {
 		if got := tc.v.message("ml-team", tc.position); got != tc.want {

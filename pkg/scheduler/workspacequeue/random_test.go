@@ -269,6 +269,65 @@ func (w *world) check(t *testing.T) {
 	}
 }
 
+// checkStatus asserts that the Workspace status says what the pods that
+// exist hold and how many of them wait, for the workspace, each team and
+// each project, counted here from the pods themselves.
+func (w *world) checkStatus(t *testing.T) {
+	t.Helper()
+	r, ok := w.tr.report("ml")
+	if !ok {
+		return
+	}
+	st := r.status()
+	w.tr.mu.Lock()
+	admitted, waiting := map[string]amounts{}, map[string]int{}
+	for uid, e := range w.tr.entries {
+		req := requestOf(w.pods[uid])
+		keys := []string{"", "project " + e.project}
+		if e.team != "" {
+			keys = append(keys, "team "+e.team)
+		}
+		for _, k := range keys {
+			if e.admitted {
+				admitted[k] = admitted[k].plus(req)
+			} else {
+				waiting[k]++
+			}
+		}
+	}
+	w.tr.mu.Unlock()
+	same := func(scope string, got carvev1.ResourceUsage, gotWaiting int32) {
+		t.Helper()
+		if want := usageOf(admitted[scope]); got.CPU.Cmp(want.CPU) != 0 || got.Memory.Cmp(want.Memory) != 0 || got.GPU.Cmp(want.GPU) != 0 || got.Pods != want.Pods {
+			t.Fatalf("status of %q says admitted %+v, the admitted pods request %+v", scope, got, want)
+		}
+		if int(gotWaiting) != waiting[scope] {
+			t.Fatalf("status of %q says %d waiting, %d pods wait", scope, gotWaiting, waiting[scope])
+		}
+	}
+	same("", st.Admitted, st.Waiting)
+	seen := map[string]bool{}
+	for _, s := range st.Teams {
+		same("team "+s.Name, s.Admitted, s.Waiting)
+		seen["team "+s.Name] = true
+	}
+	for _, s := range st.Projects {
+		same("project "+s.Name, s.Admitted, s.Waiting)
+		seen["project "+s.Name] = true
+	}
+	for k := range admitted {
+		if k != "" && !seen[k] {
+			t.Fatalf("status lists no %s, whose pods hold %v", k, admitted[k])
+		}
+	}
+	if got := len(st.Projects); got != len(randomNamespaces) || int(st.ProjectCount) != len(randomNamespaces) {
+		t.Fatalf("status lists %d projects (projectCount %d), the workspace has %d", got, st.ProjectCount, len(randomNamespaces))
+	}
+	if c := st.Conditions[0]; (c.Status == "True") != (st.Waiting > 0) {
+		t.Fatalf("QuotaExhausted is %s with %d pods waiting", c.Status, st.Waiting)
+	}
+}
+
 // checkQueueOrder asserts that the status writer's queue lists the waiting
 // pods in the order admission takes them.
 func (w *world) checkQueueOrder(t *testing.T) {
@@ -309,6 +368,7 @@ func TestRandomizedTracker(t *testing.T) {
 				}
 				w.check(t)
 				w.checkQueueOrder(t)
+				w.checkStatus(t)
 			}
 		})
 	}

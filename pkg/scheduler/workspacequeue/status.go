@@ -25,9 +25,9 @@ import (
 // statusWriter tells users why their pods wait: the carve.dev/Admitted
 // condition and an event on each held pod, with the quota that is short and
 // the pod's place in the queue. It never floods the API server: a change of
-// reason is written at once, a change of place at most every interval per
-// pod, all writes share one rate limit, and pods at the front of a queue are
-// written first.
+// reason (which quota, resource, cap or need) is written at once, a change of
+// place or of the amount in use at most every interval per pod, all writes
+// share one rate limit, and pods at the front of a queue are written first.
 type statusWriter struct {
 	client   kubernetes.Interface
 	recorder events.EventRecorder
@@ -45,8 +45,17 @@ type statusWriter struct {
 // written is what the writer last wrote on a pod.
 type written struct {
 	message string
-	at      time.Time
-	since   metav1.Time
+	// reason is the verdict the message was written from, without the
+	// amount in use: a different quota, resource, cap or need.
+	reason verdict
+	at     time.Time
+	since  metav1.Time
+}
+
+// reasonOf is the part of a verdict whose change is written at once.
+func reasonOf(v verdict) verdict {
+	v.used = 0
+	return v
 }
 
 func newStatusWriter(client kubernetes.Interface, recorder events.EventRecorder, t *tracker, args *config.WorkspaceQueueArgs) *statusWriter {
@@ -159,7 +168,7 @@ func (s *statusWriter) flushWorkspace(ctx context.Context, logger klog.Logger, w
 		if last == nil {
 			// Written before this process led (or started): keep it.
 			if c := admittedCondition(w.pod); c != nil && c.Status == corev1.ConditionFalse && c.Message == msg {
-				last = &written{message: msg, at: now, since: c.LastTransitionTime}
+				last = &written{message: msg, reason: reasonOf(w.verdict), at: now, since: c.LastTransitionTime}
 				s.written[w.pod.UID] = last
 			}
 		}
@@ -167,7 +176,10 @@ func (s *statusWriter) flushWorkspace(ctx context.Context, logger klog.Logger, w
 		if last != nil && last.message == msg {
 			continue
 		}
-		if last != nil && now.Sub(last.at) < s.interval {
+		if last != nil && last.reason == reasonOf(w.verdict) && now.Sub(last.at) < s.interval {
+			// Only the amount in use or the place changed: not more
+			// often than interval. A new reason (another quota short, a
+			// cap raised or lowered) is written at once.
 			done = false
 			continue
 		}
@@ -187,7 +199,7 @@ func (s *statusWriter) flushWorkspace(ctx context.Context, logger klog.Logger, w
 		}
 		s.recorder.Eventf(w.pod, nil, corev1.EventTypeNormal, carvev1.ReasonWaitingForQuota, "Queue", msg)
 		s.mu.Lock()
-		s.written[w.pod.UID] = &written{message: msg, at: now, since: since}
+		s.written[w.pod.UID] = &written{message: msg, reason: reasonOf(w.verdict), at: now, since: since}
 		s.mu.Unlock()
 	}
 	return done

@@ -52,7 +52,7 @@ func TestStatusWriter(t *testing.T) {
 	w.changed("ml")
 	w.flush(ctx, logger)
 	c := condition()
-	if c == nil || c.Status != corev1.ConditionFalse || c.Message != "waiting for workspace ml quota: cpu 1/1 in use; 1st in queue" {
+	if c == nil || c.Status != corev1.ConditionFalse || c.Message != "waiting for workspace ml quota: needs cpu 1, 1/1 in use; 1st in queue" {
 		t.Fatalf("held pod's condition after the first flush: %+v", c)
 	}
 	if got := len(rec.Events); got != 1 {
@@ -75,4 +75,56 @@ func TestStatusWriter(t *testing.T) {
 		t.Errorf("the writer still remembers %d pods after admission", len(w.written))
 	}
 
+}
+
+// TestStatusWriterQuotaChangeAtOnce: when an admin changes the quota a pod
+// waits for, its message says so at the next flush, not an interval later;
+// a change of the amount in use alone waits for the interval.
+func TestStatusWriterQuotaChangeAtOnce(t *testing.T) {
+	ctx, logger := t.Context(), klog.Background()
+	tr := newTestTracker(ut.MakeWorkspace("ml", "small").Quota("2", "", "", -1).Obj())
+	a, b, held := pod("a", "alice", "", 0, "1"), pod("b", "alice", "", 1, "1"), pod("held", "alice", "", 2, "2")
+	client := fake.NewClientset(a, b, held)
+	w := newStatusWriter(client, events.NewFakeRecorder(10), tr, &config.WorkspaceQueueArgs{
+		StatusUpdatesPerSecond: 100, StatusUpdateInterval: metav1.Duration{Duration: time.Minute}})
+	now := t0
+	w.now = func() time.Time { return now }
+	for _, p := range []*corev1.Pod{a, b, held} {
+		tr.enqueue(p)
+	}
+	message := func() string {
+		p, err := client.CoreV1().Pods("alice").Get(ctx, "held", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == carvev1.PodConditionAdmitted {
+				return c.Message
+			}
+		}
+		return ""
+	}
+	w.changed("ml")
+	w.flush(ctx, logger)
+	if got, want := message(), "waiting for workspace ml quota: needs cpu 2, 2/2 in use; 1st in queue"; got != want {
+		t.Fatalf("first message %q, want %q", got, want)
+	}
+
+	// Less in use, within the interval: the message waits.
+	now = now.Add(time.Second)
+	tr.forget(a)
+	w.changed("ml")
+	w.flush(ctx, logger)
+	if got, want := message(), "waiting for workspace ml quota: needs cpu 2, 2/2 in use; 1st in queue"; got != want {
+		t.Errorf("message %q a second after a pod ended, want the old one %q until the interval passes", got, want)
+	}
+
+	// The cap raised, still within the interval: written at once.
+	now = now.Add(time.Second)
+	tr.setWorkspace(ut.MakeWorkspace("ml", "small").Quota("2500m", "", "", -1).Obj())
+	w.changed("ml")
+	w.flush(ctx, logger)
+	if got, want := message(), "waiting for workspace ml quota: needs cpu 2, 1/2500m in use; 1st in queue"; got != want {
+		t.Errorf("message %q right after the quota was raised, want %q", got, want)
+	}
 }

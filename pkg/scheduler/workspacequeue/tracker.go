@@ -38,11 +38,13 @@ type wsState struct {
 	name string
 	// known is false until the Workspace object is seen; a workspace
 	// without an object has no quota and admits everything.
-	known   bool
-	quotas  quotas
-	used    usage
-	waiting map[types.UID]*entry
-	classes map[class]*classHeap
+	known bool
+	// generation is the Workspace's metadata.generation.
+	generation int64
+	quotas     quotas
+	used       usage
+	waiting    map[types.UID]*entry
+	classes    map[class]*classHeap
 }
 
 // identity is what a namespace makes of its pods: the workspace and team
@@ -474,7 +476,7 @@ func (t *tracker) setWorkspace(ws *carvev1.Workspace) []*corev1.Pod {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w := t.ws(ws.Name)
-	w.known, w.quotas = true, quotasOf(ws)
+	w.known, w.quotas, w.generation = true, quotasOf(ws), ws.Generation
 	return podsOf(t.admitWaiting(w))
 }
 

@@ -88,7 +88,7 @@ func TestQuotaFilledNextWaitsWithReason(t *testing.T) {
 	if ok {
 		t.Fatal("c admitted past a full quota")
 	}
-	if got, want := v.message("ml", 1), "waiting for workspace ml quota: cpu 4/4 in use; 1st in queue"; got != want {
+	if got, want := v.message("ml", 1), "waiting for workspace ml quota: needs cpu 2, 4/4 in use; 1st in queue"; got != want {
 		t.Errorf("reason %q, want %q", got, want)
 	}
 	// Re-running PreEnqueue on an admitted pod keeps it admitted and does

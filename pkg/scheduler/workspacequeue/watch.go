@@ -101,13 +101,22 @@ func (pl *WorkspaceQueue) watch(ctx context.Context) error {
 	}
 	workspaces := dynamicinformer.NewFilteredDynamicInformer(dyn, carvev1.GroupVersion.WithResource("workspaces"), metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
 	wsReg, err := workspaces.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { pl.logWorkspaceError(logger, pl.applyWorkspace(logger, nil, obj)) },
-		UpdateFunc: func(old, obj any) { pl.logWorkspaceError(logger, pl.applyWorkspace(logger, old, obj)) },
+		AddFunc: func(obj any) { pl.logWorkspaceError(logger, pl.applyWorkspace(logger, nil, obj)) },
+		UpdateFunc: func(old, obj any) {
+			if sameSpec(old, obj) {
+				// A status write (its own, wsstatus.go) or a metadata
+				// change: nothing the queue decides with.
+				return
+			}
+			pl.logWorkspaceError(logger, pl.applyWorkspace(logger, old, obj))
+		},
 		DeleteFunc: func(obj any) { pl.logWorkspaceError(logger, pl.applyWorkspace(logger, obj, nil)) },
 	})
 	if err != nil {
 		return err
 	}
+
+	pl.wsStatus = newWSStatusWriter(dyn, pl.tracker, workspaces.GetStore(), pl.status.limiter)
 
 	pl.tracker.beginStartup()
 	go pods.Run(ctx.Done())
@@ -155,6 +164,14 @@ func (pl *WorkspaceQueue) collectLoop(ctx context.Context, logger klog.Logger, s
 			pl.wake(logger, pl.tracker.collect(exists, time.Now().Add(-collectAfter)))
 		}
 	}
+}
+
+// sameSpec says whether two versions of a Workspace have the same spec: the
+// same object (uid) at the same generation.
+func sameSpec(old, obj any) bool {
+	a, okA := old.(metav1.Object)
+	b, okB := obj.(metav1.Object)
+	return okA && okB && a.GetUID() == b.GetUID() && a.GetGeneration() == b.GetGeneration() && a.GetGeneration() != 0
 }
 
 func dropManagedFields(obj any) (any, error) {

@@ -71,7 +71,7 @@ func TestFailedBindingKeepsQuota(t *testing.T) {
 	// second is held behind first while first's binding cycle hangs; then
 	// the cycle fails.
 	create(t, workspacePod("wsbind", ns, "second", pool, "1"))
-	waitWaiting(t, ns, "second", "waiting for workspace wsbind quota: pods 1/1 in use; 1st in queue")
+	waitWaiting(t, ns, "second", "waiting for workspace wsbind quota: needs pods 1, 1/1 in use; 1st in queue")
 	close(releasePreBind)
 	waitBound(t, ns, "first")
 	held, err := getPod(t.Context(), ns, "second")

@@ -32,8 +32,8 @@ func TestQuotaFilledNextWaits(t *testing.T) {
 	waitBound(t, ns, "p1")
 	create(t, workspacePod("wsq", ns, "p2", pool, "1"))
 	create(t, workspacePod("wsq", ns, "p3", pool, "1"))
-	p2 := waitWaiting(t, ns, "p2", "waiting for workspace wsq quota: pods 2/2 in use; 1st in queue")
-	waitWaiting(t, ns, "p3", "waiting for workspace wsq quota: pods 2/2 in use; 2nd in queue")
+	p2 := waitWaiting(t, ns, "p2", "waiting for workspace wsq quota: needs pods 1, 2/2 in use; 1st in queue")
+	waitWaiting(t, ns, "p3", "waiting for workspace wsq quota: needs pods 1, 2/2 in use; 2nd in queue")
 	if c := condition(p2, corev1.PodScheduled); c != nil {
 		t.Errorf("a pod held for quota has PodScheduled %s/%s: the autoscaler would act on it", c.Status, c.Reason)
 	}
@@ -52,7 +52,7 @@ func TestQuotaFilledNextWaits(t *testing.T) {
 
 	deletePod(t, ns, "p0")
 	waitBound(t, ns, "p2")
-	waitWaiting(t, ns, "p3", "waiting for workspace wsq quota: pods 2/2 in use; 1st in queue")
+	waitWaiting(t, ns, "p3", "waiting for workspace wsq quota: needs pods 1, 2/2 in use; 1st in queue")
 	waitFor(t, "p2's condition turning Admitted", func(ctx context.Context) (bool, error) {
 		p, err := getPod(ctx, ns, "p2")
 		if err != nil {
@@ -77,7 +77,7 @@ func TestRaisingQuotaAdmitsMore(t *testing.T) {
 	}
 	waitBound(t, ns, "p0")
 	waitBound(t, ns, "p1")
-	waitWaiting(t, ns, "p4", "waiting for workspace wsr quota: cpu 2/2 in use; 3rd in queue")
+	waitWaiting(t, ns, "p4", "waiting for workspace wsr quota: needs cpu 1, 2/2 in use; 3rd in queue")
 
 	if err := cl.Get(t.Context(), client.ObjectKeyFromObject(ws), ws); err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ func TestRaisingQuotaAdmitsMore(t *testing.T) {
 	}
 	waitBound(t, ns, "p2")
 	waitBound(t, ns, "p3")
-	waitWaiting(t, ns, "p4", "waiting for workspace wsr quota: cpu 4/4 in use; 1st in queue")
+	waitWaiting(t, ns, "p4", "waiting for workspace wsr quota: needs cpu 1, 4/4 in use; 1st in queue")
 }
 
 // TestQuotaHeldPodNeverUnschedulable: a pod held by quota never gets
@@ -112,7 +112,7 @@ func TestQuotaHeldPodNeverUnschedulable(t *testing.T) {
 		c := condition(p, corev1.PodScheduled)
 		return c != nil && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable, nil
 	})
-	held := waitWaiting(t, "wsu-alice", "held", "waiting for workspace wsu quota: pods 1/1 in use; 1st in queue")
+	held := waitWaiting(t, "wsu-alice", "held", "waiting for workspace wsu quota: needs pods 1, 1/1 in use; 1st in queue")
 	if c := condition(held, corev1.PodScheduled); c != nil {
 		t.Errorf("held pod has PodScheduled %s/%s", c.Status, c.Reason)
 	}
@@ -134,7 +134,7 @@ func TestEqualProjectsGetEqualShares(t *testing.T) {
 	for i := range 8 {
 		create(t, workspacePod("wsf", "wsf-bob", fmt.Sprint("b", i), pool, "1"))
 	}
-	waitWaiting(t, "wsf-bob", "b7", "waiting for workspace wsf quota: cpu 4/4 in use; 8th in queue")
+	waitWaiting(t, "wsf-bob", "b7", "waiting for workspace wsf quota: needs cpu 1, 4/4 in use; 8th in queue")
 
 	// Finish the oldest running pod, one at a time, and watch who starts.
 	running := []string{"wsf-alice/a0", "wsf-alice/a1", "wsf-alice/a2", "wsf-alice/a3"}

@@ -140,24 +140,44 @@ type QueueingSpec struct {
 	Policy QueueingPolicy `json:"policy,omitempty"`
 }
 
-// WorkspaceStatus is what the workspace holds and what waits.
+// WorkspaceStatus is what the workspace's pods hold and what waits, as
+// carve-scheduler's queue accounts it: the scheduler that decides admissions
+// writes it from the same numbers it decides with, a few seconds behind at
+// most.
 type WorkspaceStatus struct {
-	// used is what the workspace's admitted, unfinished pods request.
+	// admitted is what the workspace's admitted, unfinished pods request
+	// (what its quota counts).
 	// +optional
-	Used corev1.ResourceList `json:"used,omitempty"`
-	// admitted counts the workspace's admitted, unfinished pods.
+	Admitted ResourceUsage `json:"admitted,omitzero"`
+	// waiting counts the workspace's pods waiting for quota.
 	// +optional
-	Admitted int32 `json:"admitted,omitempty"`
-	// pending counts the workspace's pods waiting for quota.
+	Waiting int32 `json:"waiting"`
+	// summary is what kubectl get's columns show: used/quota of CPU, memory
+	// and GPUs.
 	// +optional
-	Pending int32 `json:"pending,omitempty"`
-	// projects counts the namespaces labelled with this workspace.
+	Summary WorkspaceSummary `json:"summary,omitzero"`
+	// teams are the teams with a quota in teamQuotas or a namespace in the
+	// workspace, by name.
 	// +optional
-	Projects int32 `json:"projects,omitempty"`
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=512
+	Teams []ScopeStatus `json:"teams,omitempty"`
+	// projects are the workspace's namespaces, by name. A workspace with more
+	// than 1024 lists those holding or waiting for most.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=1024
+	Projects []ScopeStatus `json:"projects,omitempty"`
+	// projectCount counts the workspace's namespaces.
+	// +optional
+	ProjectCount int32 `json:"projectCount"`
 	// observedGeneration is the spec generation this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// conditions describe the workspace's state.
+	// conditions describe the workspace's state: QuotaExhausted is True while
+	// pods wait for quota.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -165,18 +185,92 @@ type WorkspaceStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
+// ResourceUsage is an amount of what quotas cap.
+type ResourceUsage struct {
+	// cpu is CPU, in cores.
+	// +optional
+	CPU resource.Quantity `json:"cpu"`
+	// memory is memory, in bytes.
+	// +optional
+	Memory resource.Quantity `json:"memory"`
+	// gpu counts GPUs of any vendor (a MIG slice counts as one).
+	// +optional
+	GPU resource.Quantity `json:"gpu"`
+	// pods counts pods.
+	// +optional
+	Pods int32 `json:"pods"`
+}
+
+// ScopeStatus is what one team or project of a workspace holds and what of
+// it waits.
+type ScopeStatus struct {
+	// name is the team (carve.dev/team) or the namespace.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// team is a project's team, if its namespace names one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Team string `json:"team,omitempty"`
+	// quota is the quota that caps this team or project alone: its entry in
+	// teamQuotas, or projectQuota. Unset when none does.
+	// +optional
+	Quota *Quota `json:"quota,omitempty"`
+	// admitted is what its admitted, unfinished pods request.
+	// +optional
+	Admitted ResourceUsage `json:"admitted"`
+	// waiting counts its pods waiting for quota.
+	// +optional
+	Waiting int32 `json:"waiting"`
+	// exhausted names the resources (cpu, memory, gpu, pods) of this scope's
+	// own quota that a waiting pod of it waits for.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=4
+	Exhausted []string `json:"exhausted,omitempty"`
+}
+
+// WorkspaceSummary is the status as kubectl's columns show it.
+type WorkspaceSummary struct {
+	// cpu is the CPU admitted and the workspace's CPU quota, e.g. "6/8";
+	// without a quota, only what is admitted.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	CPU string `json:"cpu,omitempty"`
+	// memory is the same for memory, e.g. "24Gi/64Gi".
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Memory string `json:"memory,omitempty"`
+	// gpu is the same for GPUs, e.g. "2/4".
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	GPU string `json:"gpu,omitempty"`
+}
+
+// Condition types and reasons of a Workspace's status, written by
+// carve-scheduler.
+const (
+	// WorkspaceQuotaExhausted is True while some of the workspace's pods
+	// wait for quota; the message names the scopes and resources.
+	WorkspaceQuotaExhausted = "QuotaExhausted"
+	// ReasonPodsWaiting: pods wait for quota.
+	ReasonPodsWaiting = "PodsWaiting"
+	// ReasonNoneWaiting: no pod waits for quota.
+	ReasonNoneWaiting = "NoneWaiting"
+)
+
 // +genclient
 // +genclient:nonNamespaced
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=ws,categories=carve
-// +kubebuilder:printcolumn:name="DEFAULT",type=string,JSONPath=`.spec.defaultProfile`
-// +kubebuilder:printcolumn:name="CPU USED",type=string,JSONPath=`.status.used.cpu`
-// +kubebuilder:printcolumn:name="CPU QUOTA",type=string,JSONPath=`.spec.quota.cpu`
-// +kubebuilder:printcolumn:name="GPU USED",type=string,JSONPath=`.status.used.nvidia\.com/gpu`,priority=1
-// +kubebuilder:printcolumn:name="GPU QUOTA",type=string,JSONPath=`.spec.quota.gpu`
-// +kubebuilder:printcolumn:name="PODS",type=integer,JSONPath=`.status.admitted`
-// +kubebuilder:printcolumn:name="PENDING",type=integer,JSONPath=`.status.pending`
+// +kubebuilder:printcolumn:name="CPU",type=string,JSONPath=`.status.summary.cpu`,description="CPU admitted / the workspace's CPU quota"
+// +kubebuilder:printcolumn:name="MEMORY",type=string,JSONPath=`.status.summary.memory`,priority=1,description="memory admitted / quota"
+// +kubebuilder:printcolumn:name="GPU",type=string,JSONPath=`.status.summary.gpu`,description="GPUs admitted / quota"
+// +kubebuilder:printcolumn:name="PODS",type=integer,JSONPath=`.status.admitted.pods`,priority=1,description="admitted, unfinished pods"
+// +kubebuilder:printcolumn:name="WAITING",type=integer,JSONPath=`.status.waiting`,description="pods waiting for quota"
+// +kubebuilder:printcolumn:name="PROJECTS",type=integer,JSONPath=`.status.projectCount`,priority=1
+// +kubebuilder:printcolumn:name="DEFAULT",type=string,JSONPath=`.spec.defaultProfile`,priority=1
 // +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // Workspace groups the projects (namespaces) of a data-science team: the

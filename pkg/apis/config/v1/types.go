@@ -12,7 +12,9 @@ type WorkspaceQueueArgs struct {
 	metav1.TypeMeta `json:",inline"`
 
 	// statusUpdateInterval is the least time between two writes of a waiting
-	// pod's queue position; a change of reason is written at once.
+	// pod's queue position or of the amount of its quota in use; a change
+	// of reason (another quota short, a cap raised or lowered) is written at
+	// once.
 	// Default 10s.
 	// +optional
 	StatusUpdateInterval *metav1.Duration `json:"statusUpdateInterval,omitempty"`
