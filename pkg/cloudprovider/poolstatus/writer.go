@@ -3,17 +3,21 @@ package poolstatus
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"gopkg.in/inf.v0"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/cloudprovider"
@@ -135,6 +139,7 @@ func (w *Writer) sync(ctx context.Context, name string) error {
 	want := pool.Status.DeepCopy()
 	want.ObservedGeneration = pool.Generation
 	want.CurrentSize, want.ReadySize = NodeCounts(nodes.Items)
+	want.CostPerHour = CostPerHour(pool.Spec.PricePerHour, want.CurrentSize)
 	obs := Observed{ReadySize: want.ReadySize, Now: w.now()}
 	var p cloudprovider.Platform
 	if p, obs.Served = w.platforms[pool.Spec.Platform.Type]; obs.Served {
@@ -168,6 +173,22 @@ func (w *Writer) sync(ctx context.Context, name string) error {
 		return nil
 	}
 	return errors.Join(obs.TargetErr, err)
+}
+
+// CostPerHour is what nodes of the given price cost an hour, exactly
+// (decimal, no rounding), e.g. "1.152" for 3 nodes at 0.384; empty without a
+// price.
+func CostPerHour(price *resource.Quantity, nodes int32) string {
+	if price == nil {
+		return ""
+	}
+	p := price.DeepCopy() // AsDec changes the quantity it is called on
+	cost := new(inf.Dec).Mul(p.AsDec(), inf.NewDec(int64(nodes), 0))
+	out := cost.String()
+	if strings.Contains(out, ".") {
+		out = strings.TrimSuffix(strings.TrimRight(out, "0"), ".")
+	}
+	return out
 }
 
 // resyncPeriod is how often the status of a pool whose platform caches its
@@ -220,7 +241,7 @@ func NodeCounts(nodes []corev1.Node) (current, ready int32) {
 }
 
 func equalStatus(a, b *carvev1.NodePoolStatus) bool {
-	return a.TargetSize == b.TargetSize && a.CurrentSize == b.CurrentSize &&
+	return a.TargetSize == b.TargetSize && a.CurrentSize == b.CurrentSize && a.CostPerHour == b.CostPerHour &&
 		a.ReadySize == b.ReadySize && a.ObservedGeneration == b.ObservedGeneration &&
 		equality.Semantic.DeepEqual(a.Conditions, b.Conditions)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -168,5 +169,33 @@ func TestNodeCounts(t *testing.T) {
 	current, readyN := NodeCounts(nodes)
 	if current != 3 || readyN != 1 {
 		t.Errorf("NodeCounts = %d current, %d ready; want 3, 1", current, readyN)
+	}
+}
+
+func TestCostPerHour(t *testing.T) {
+	for _, tc := range []struct {
+		price string
+		nodes int32
+		want  string
+	}{
+		{"0.384", 3, "1.152"},
+		{"0.384", 0, "0"},
+		{"10", 3, "30"},
+		{"2.5", 4, "10"},
+		{"0.0052", 7, "0.0364"},
+		{"1200m", 2, "2.4"},
+		{"", 3, ""},
+	} {
+		var price *resource.Quantity
+		if tc.price != "" {
+			q := resource.MustParse(tc.price)
+			price = &q
+		}
+		if got := CostPerHour(price, tc.nodes); got != tc.want {
+			t.Errorf("CostPerHour(%s, %d) = %q, want %q", tc.price, tc.nodes, got, tc.want)
+		}
+		if price != nil && price.Cmp(resource.MustParse(tc.price)) != 0 {
+			t.Errorf("CostPerHour changed the price to %s", price)
+		}
 	}
 }

@@ -257,7 +257,8 @@ func TestScaleUpAndDown(t *testing.T) {
 			return false, err
 		}
 		st := np.Status
-		return st.TargetSize == 2 && st.CurrentSize == 2 && st.ReadySize == 2 && st.ObservedGeneration == np.Generation, nil
+		// Two nodes at 0.68 an hour.
+		return st.TargetSize == 2 && st.CurrentSize == 2 && st.ReadySize == 2 && st.CostPerHour == "1.36" && st.ObservedGeneration == np.Generation, nil
 	})
 	for _, n := range nodes {
 		if !strings.HasPrefix(n.Name, cpu+"-") || n.Spec.ProviderID != "kwok://"+cpu+"/"+n.Name {
@@ -327,7 +328,7 @@ func TestScaleUpAndDown(t *testing.T) {
 		if err := cl.Get(ctx, client.ObjectKey{Name: cpu}, np); err != nil {
 			return false, err
 		}
-		return np.Status.TargetSize == 0 && np.Status.CurrentSize == 0 && np.Status.ReadySize == 0, nil
+		return np.Status.TargetSize == 0 && np.Status.CurrentSize == 0 && np.Status.ReadySize == 0 && np.Status.CostPerHour == "0", nil
 	})
 }
 

@@ -187,8 +187,8 @@ func TestPrinterColumnsAndShortNames(t *testing.T) {
 		want     []string
 	}{
 		{"resourceprofiles", []string{"Name", "CPU", "MEMORY", "GPU", "POOL", "AGE"}},
-		{"workspaces", []string{"Name", "DEFAULT", "CPU USED", "CPU QUOTA", "GPU USED", "GPU QUOTA", "PODS", "PENDING", "AGE"}},
-		{"nodepools", []string{"Name", "ROLE", "PLATFORM", "MIN", "MAX", "TARGET", "CURRENT", "AGE"}},
+		{"workspaces", []string{"Name", "CPU", "MEMORY", "GPU", "PODS", "WAITING", "PROJECTS", "DEFAULT", "AGE"}},
+		{"nodepools", []string{"Name", "ROLE", "PLATFORM", "MIN", "MAX", "TARGET", "CURRENT", "PRICE/H", "COST/H", "AGE"}},
 	} {
 		raw, err := k8s.RESTClient().Get().AbsPath("/apis", carvev1.GroupVersion.Group, carvev1.GroupVersion.Version, tc.resource).
 			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(context.Background())

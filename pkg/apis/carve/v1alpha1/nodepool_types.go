@@ -175,6 +175,12 @@ type NodePoolStatus struct {
 	// readySize is the number of the pool's nodes that are Ready.
 	// +optional
 	ReadySize int32 `json:"readySize"`
+	// costPerHour is what the pool's nodes cost an hour now: pricePerHour
+	// times currentSize, in pricePerHour's currency, e.g. "1.152". Empty
+	// when the pool has no price.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	CostPerHour string `json:"costPerHour,omitempty"`
 	// observedGeneration is the spec generation this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -220,6 +226,8 @@ const (
 // +kubebuilder:printcolumn:name="MAX",type=integer,JSONPath=`.spec.maxSize`
 // +kubebuilder:printcolumn:name="TARGET",type=integer,JSONPath=`.status.targetSize`
 // +kubebuilder:printcolumn:name="CURRENT",type=integer,JSONPath=`.status.currentSize`
+// +kubebuilder:printcolumn:name="PRICE/H",type=string,JSONPath=`.spec.pricePerHour`,priority=1,description="what one node costs an hour"
+// +kubebuilder:printcolumn:name="COST/H",type=string,JSONPath=`.status.costPerHour`,description="what the pool's nodes cost an hour now"
 // +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // NodePool is a group of like nodes that carve's cloud provider scales for
