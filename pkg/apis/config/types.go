@@ -22,6 +22,9 @@ type WorkspaceQueueArgs struct {
 	// StartupSyncTimeout bounds how long the plugin waits, at start, to
 	// rebuild its accounting from the API before it gives up.
 	StartupSyncTimeout metav1.Duration
+	// MeteringInterval is how often running pods' use is added to the
+	// Workspaces' spend.
+	MeteringInterval metav1.Duration
 }
 
 // BinPackArgs configures the BinPack plugin.

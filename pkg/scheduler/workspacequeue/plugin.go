@@ -35,6 +35,8 @@ type WorkspaceQueue struct {
 	status  *statusWriter
 	// wsStatus writes Workspace status (wsstatus.go).
 	wsStatus *wsStatusWriter
+	// metering meters workspace pods (meter.go).
+	metering *metering
 }
 
 var (
@@ -55,13 +57,17 @@ func New(ctx context.Context, obj runtime.Object, handle fwk.Handle) (fwk.Plugin
 	if err := validation.ValidateWorkspaceQueueArgs(field.NewPath("args"), args); err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
+	mustRegisterMetrics()
 	pl := &WorkspaceQueue{handle: handle, args: args, tracker: newTracker(time.Now)}
+	pl.metering = &metering{meter: newMeter(time.Now, func(string) rates { return rates{} }), every: args.MeteringInterval.Duration}
+	pl.metering.meter.accrued = recordAccrual
 	pl.status = newStatusWriter(handle.ClientSet(), handle.EventRecorder(), pl.tracker, args)
 	if err := pl.watch(ctx); err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	go pl.status.run(ctx)
 	go pl.wsStatus.run(ctx)
+	go pl.metering.run(ctx)
 	return pl, nil
 }
 
@@ -172,6 +178,7 @@ func (pl *WorkspaceQueue) applyWorkspace(logger klog.Logger, old, new any) error
 			return fmt.Errorf("workspace event carries %T", old)
 		}
 		pl.wake(logger, pl.tracker.deleteWorkspace(u.GetName()))
+		pl.metering.meter.drop(u.GetName())
 		pl.status.changed(u.GetName())
 		return nil
 	}

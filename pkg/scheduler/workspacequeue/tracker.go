@@ -697,6 +697,13 @@ func podsOf(es []*entry) []*corev1.Pod {
 	return out
 }
 
+// namespace is the identity the tracker has for a namespace.
+func (t *tracker) namespace(name string) identity {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.namespaces[name]
+}
+
 // workspaceNames lists the workspaces the tracker knows.
 func (t *tracker) workspaceNames() []string {
 	t.mu.Lock()

@@ -42,15 +42,20 @@ func (pl *WorkspaceQueue) watch(ctx context.Context) error {
 		AddFunc: func(obj any) {
 			if pod, ok := obj.(*corev1.Pod); ok {
 				pl.wake(logger, pl.tracker.observe(pod))
+				pl.metering.meter.observe(pod, pl.tracker.namespace(pod.Namespace))
 			}
 		},
 		UpdateFunc: func(_, obj any) {
 			if pod, ok := obj.(*corev1.Pod); ok {
 				pl.wake(logger, pl.tracker.observe(pod))
+				pl.metering.meter.observe(pod, pl.tracker.namespace(pod.Namespace))
 			}
 		},
 		DeleteFunc: func(obj any) {
 			if pod, ok := unwrap(obj).(*corev1.Pod); ok {
+				// Deleted, or finished (the informer watches unfinished
+				// pods only, so a pod that ends leaves it).
+				pl.metering.meter.end(pod)
 				ws, started := pl.tracker.forget(pod)
 				pl.wake(logger, started)
 				pl.status.forget(pod.UID)
@@ -116,17 +121,38 @@ func (pl *WorkspaceQueue) watch(ctx context.Context) error {
 		return err
 	}
 
+	// NodePools, for the prices metering charges.
+	pools := dynamicinformer.NewFilteredDynamicInformer(dyn, carvev1.GroupVersion.WithResource("nodepools"), metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
+	if err := pools.SetTransform(dropManagedFields); err != nil {
+		return err
+	}
+	factory := pl.handle.SharedInformerFactory()
+	pl.metering.rates = nodeRates{nodes: factory.Core().V1().Nodes().Lister(), pools: pools.GetStore()}
+	pl.metering.meter.ratesOf = pl.metering.rates.of
+	pl.metering.pods = factory.Core().V1().Pods().Lister()
+	pl.metering.nodes = factory.Core().V1().Nodes().Lister()
+	pl.metering.workspaces = workspaces.GetStore()
 	pl.wsStatus = newWSStatusWriter(dyn, pl.tracker, workspaces.GetStore(), pl.status.limiter)
+	pl.wsStatus.meter = pl.metering.meter
 
 	pl.tracker.beginStartup()
 	go pods.Run(ctx.Done())
 	go namespaces.Run(ctx.Done())
 	go workspaces.Run(ctx.Done())
+	go pools.Run(ctx.Done())
 	syncCtx, cancel := context.WithTimeout(ctx, pl.args.StartupSyncTimeout.Duration)
 	defer cancel()
-	if !cache.WaitForCacheSync(syncCtx.Done(), podReg.HasSynced, nsReg.HasSynced, wsReg.HasSynced) {
-		return fmt.Errorf("rebuilding quota accounting: workspace pods, namespaces and Workspaces were not listed within %s; check that the carve.dev CRDs are installed and that the scheduler may list and watch pods, namespaces and workspaces.carve.dev", pl.args.StartupSyncTimeout.Duration)
+	if !cache.WaitForCacheSync(syncCtx.Done(), podReg.HasSynced, nsReg.HasSynced, wsReg.HasSynced, pools.HasSynced) {
+		return fmt.Errorf("rebuilding quota accounting: workspace pods, namespaces, Workspaces and NodePools were not listed within %s; check that the carve.dev CRDs are installed and that the scheduler may list and watch pods, namespaces, workspaces.carve.dev and nodepools.carve.dev", pl.args.StartupSyncTimeout.Duration)
 	}
+	// Metering: every bound pod, now that every namespace is known, from
+	// where the persisted totals end.
+	for _, obj := range pods.GetStore().List() {
+		if pod, ok := obj.(*corev1.Pod); ok {
+			pl.metering.meter.observe(pod, pl.tracker.namespace(pod.Namespace))
+		}
+	}
+	pl.metering.seedAll(logger)
 	// Pending pods listed at start are admitted in one ordered pass before
 	// kube-scheduler asks PreEnqueue about any of them.
 	admitted := pl.tracker.finishStartup()

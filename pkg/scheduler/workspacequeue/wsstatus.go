@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +56,8 @@ type wsReport struct {
 	exhausted      map[scopeKey]map[res]verdict
 	// projects are the workspace's namespaces and their teams.
 	projects map[string]string
+	// spend is what the meter has of the workspace this period.
+	spend *carvev1.WorkspaceSpend
 }
 
 type scopeKey struct {
@@ -167,8 +170,13 @@ func (r wsReport) status() carvev1.WorkspaceStatus {
 			Memory: usedOf(r.quotas.workspace, r.used.total, resMemory),
 			GPU:    usedOf(r.quotas.workspace, r.used.total, resGPU),
 		},
+		Spend:              r.spend,
 		ProjectCount:       int32(len(r.projects)),
 		ObservedGeneration: r.generation,
+	}
+
+	if r.spend != nil {
+		st.Summary.Spend = formatMoney(r.spend.Total.Cost)
 	}
 
 	teams := map[string]bool{}
@@ -282,6 +290,8 @@ func (r wsReport) exhaustedMessage() string {
 type wsStatusWriter struct {
 	client  dynamic.Interface
 	tracker *tracker
+	// meter, when set, gives the spend.
+	meter *meter
 	// store is the plugin's Workspace informer: what is written now.
 	store   cache.Store
 	limiter *rate.Limiter
@@ -335,6 +345,9 @@ func (s *wsStatusWriter) write(ctx context.Context, name string) error {
 	r, ok := s.tracker.report(name)
 	if !ok {
 		return nil
+	}
+	if s.meter != nil {
+		r.spend = s.meter.report(name)
 	}
 	obj, exists, err := s.store.GetByKey(name)
 	if err != nil || !exists {
@@ -402,6 +415,15 @@ func (s *wsStatusWriter) write(ctx context.Context, name string) error {
 	s.last[name] = wsWritten{uid: u.GetUID(), status: want, at: now}
 	s.mu.Unlock()
 	return nil
+}
+
+// formatMoney rounds an amount of money to cents, e.g. "12.40".
+func formatMoney(v string) string {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return v
+	}
+	return strconv.FormatFloat(f, 'f', 2, 64)
 }
 
 // keepTransitions sets each condition's transition time: the current one's

@@ -80,6 +80,7 @@ func startScheduler(ctx context.Context) error {
 				if pc["name"] == "WorkspaceQueue" {
 					pc["args"].(map[string]any)["statusUpdateInterval"] = "0s"
 					pc["args"].(map[string]any)["statusUpdatesPerSecond"] = 200
+					pc["args"].(map[string]any)["meteringInterval"] = "1s"
 				}
 			}
 			plugins := p.(map[string]any)["plugins"].(map[string]any)

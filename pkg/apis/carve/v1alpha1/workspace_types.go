@@ -170,6 +170,10 @@ type WorkspaceStatus struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=1024
 	Projects []ScopeStatus `json:"projects,omitempty"`
+	// spend is what the workspace's pods used and cost this period, metered
+	// by carve-scheduler from bind to end.
+	// +optional
+	Spend *WorkspaceSpend `json:"spend,omitempty"`
 	// projectCount counts the workspace's namespaces.
 	// +optional
 	ProjectCount int32 `json:"projectCount"`
@@ -245,6 +249,77 @@ type WorkspaceSummary struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	GPU string `json:"gpu,omitempty"`
+	// spend is what the workspace's pods cost this period, e.g. "12.40".
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Spend string `json:"spend,omitempty"`
+}
+
+// WorkspaceSpend is what a workspace's pods used and cost in one period:
+// each pod's requests from the moment it is bound to a node until it ends,
+// priced at its node's NodePool pricePerHour split over the node's
+// allocatable (docs/metering.md).
+type WorkspaceSpend struct {
+	// period is the calendar month, in UTC, the totals are for, e.g.
+	// "2026-12".
+	// +required
+	// +kubebuilder:validation:MaxLength=16
+	Period string `json:"period"`
+	// meteredUntil is the instant up to which the totals include every
+	// running pod; a restarted scheduler meters them on from there.
+	// +required
+	MeteredUntil metav1.Time `json:"meteredUntil"`
+	// total is the whole workspace's.
+	// +required
+	Total SpendAmounts `json:"total"`
+	// teams, projects, profiles and kinds split the total by the pods'
+	// team, namespace, ResourceProfile and workload kind (carve.dev/workload).
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=512
+	Teams []NamedSpend `json:"teams,omitempty"`
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=1024
+	Projects []NamedSpend `json:"projects,omitempty"`
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Profiles []NamedSpend `json:"profiles,omitempty"`
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Kinds []NamedSpend `json:"kinds,omitempty"`
+}
+
+// SpendAmounts are resource-hours and their cost, as decimal strings.
+type SpendAmounts struct {
+	// cpuHours is CPU core-hours requested, e.g. "12.5".
+	// +kubebuilder:validation:MaxLength=32
+	CPUHours string `json:"cpuHours"`
+	// memoryGiBHours is memory GiB-hours requested.
+	// +kubebuilder:validation:MaxLength=32
+	MemoryGiBHours string `json:"memoryGiBHours"`
+	// gpuHours is GPU-hours requested.
+	// +kubebuilder:validation:MaxLength=32
+	GPUHours string `json:"gpuHours"`
+	// cost is what they cost, in the currency of the NodePools' prices.
+	// +kubebuilder:validation:MaxLength=32
+	Cost string `json:"cost"`
+}
+
+// NamedSpend is the spend of one team, project, profile or kind.
+type NamedSpend struct {
+	// name is the team, namespace, profile or kind ("" pods without one are
+	// under "none").
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Name         string `json:"name"`
+	SpendAmounts `json:",inline"`
 }
 
 // Condition types and reasons of a Workspace's status, written by
@@ -269,6 +344,7 @@ const (
 // +kubebuilder:printcolumn:name="GPU",type=string,JSONPath=`.status.summary.gpu`,description="GPUs admitted / quota"
 // +kubebuilder:printcolumn:name="PODS",type=integer,JSONPath=`.status.admitted.pods`,priority=1,description="admitted, unfinished pods"
 // +kubebuilder:printcolumn:name="WAITING",type=integer,JSONPath=`.status.waiting`,description="pods waiting for quota"
+// +kubebuilder:printcolumn:name="SPEND",type=string,JSONPath=`.status.summary.spend`,description="what the workspace's pods cost this month"
 // +kubebuilder:printcolumn:name="PROJECTS",type=integer,JSONPath=`.status.projectCount`,priority=1
 // +kubebuilder:printcolumn:name="DEFAULT",type=string,JSONPath=`.spec.defaultProfile`,priority=1
 // +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`

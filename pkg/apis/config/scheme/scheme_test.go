@@ -61,6 +61,7 @@ func TestShippedConfig(t *testing.T) {
 		StatusUpdateInterval:   metav1.Duration{Duration: 10 * time.Second},
 		StatusUpdatesPerSecond: 20,
 		StartupSyncTimeout:     metav1.Duration{Duration: 2 * time.Minute},
+		MeteringInterval:       metav1.Duration{Duration: 30 * time.Second},
 	}
 	wq.TypeMeta = metav1.TypeMeta{}
 	if diff := cmp.Diff(wantWQ, *wq); diff != "" {

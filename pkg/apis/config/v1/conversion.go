@@ -52,6 +52,9 @@ func ConvertWorkspaceQueueArgsToConfig(in *WorkspaceQueueArgs, out *config.Works
 	if in.StartupSyncTimeout != nil {
 		out.StartupSyncTimeout = *in.StartupSyncTimeout
 	}
+	if in.MeteringInterval != nil {
+		out.MeteringInterval = *in.MeteringInterval
+	}
 }
 
 // ConvertConfigToWorkspaceQueueArgs converts internal args to v1.
@@ -60,6 +63,7 @@ func ConvertConfigToWorkspaceQueueArgs(in *config.WorkspaceQueueArgs, out *Works
 		StatusUpdateInterval:   ptr.To(in.StatusUpdateInterval),
 		StatusUpdatesPerSecond: ptr.To(in.StatusUpdatesPerSecond),
 		StartupSyncTimeout:     ptr.To(in.StartupSyncTimeout),
+		MeteringInterval:       ptr.To(in.MeteringInterval),
 	}
 }
 

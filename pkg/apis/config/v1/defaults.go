@@ -15,6 +15,7 @@ const (
 	DefaultStatusUpdateInterval   = 10 * time.Second
 	DefaultStatusUpdatesPerSecond = 20
 	DefaultStartupSyncTimeout     = 2 * time.Minute
+	DefaultMeteringInterval       = 30 * time.Second
 	DefaultLifetimeWeight         = 20
 	DefaultDrainingTaintKey       = "carve.dev/draining"
 )
@@ -44,6 +45,9 @@ func SetDefaultsWorkspaceQueueArgs(args *WorkspaceQueueArgs) {
 	}
 	if args.StartupSyncTimeout == nil {
 		args.StartupSyncTimeout = &metav1.Duration{Duration: DefaultStartupSyncTimeout}
+	}
+	if args.MeteringInterval == nil {
+		args.MeteringInterval = &metav1.Duration{Duration: DefaultMeteringInterval}
 	}
 }
 

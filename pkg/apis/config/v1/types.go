@@ -26,6 +26,11 @@ type WorkspaceQueueArgs struct {
 	// rebuild its accounting from the API. Default 2m.
 	// +optional
 	StartupSyncTimeout *metav1.Duration `json:"startupSyncTimeout,omitempty"`
+	// meteringInterval is how often running workspace pods' use is added to
+	// the Workspace's spend, and so the most of a pod's use that a restart
+	// can lose when the pod ends just before it. Default 30s.
+	// +optional
+	MeteringInterval *metav1.Duration `json:"meteringInterval,omitempty"`
 }
 
 // BinPackArgs configures the BinPack plugin.

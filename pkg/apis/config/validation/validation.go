@@ -4,6 +4,8 @@
 package validation
 
 import (
+	"time"
+
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -32,6 +34,9 @@ func ValidateWorkspaceQueueArgs(path *field.Path, args *config.WorkspaceQueueArg
 	}
 	if args.StartupSyncTimeout.Duration <= 0 {
 		errs = append(errs, field.Invalid(path.Child("startupSyncTimeout"), args.StartupSyncTimeout.Duration.String(), "must be positive"))
+	}
+	if args.MeteringInterval.Duration < time.Second {
+		errs = append(errs, field.Invalid(path.Child("meteringInterval"), args.MeteringInterval.Duration.String(), "must be at least 1s (checkpoints are whole seconds)"))
 	}
 	return errs.ToAggregate()
 }

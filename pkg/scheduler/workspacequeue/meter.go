@@ -1,0 +1,384 @@
+package workspacequeue
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+)
+
+// Metering: what each workspace pod requests, from the moment it is bound
+// to a node until it ends, in resource-hours and money. A pod costs its
+// requests at its node's per-resource rates: the node's NodePool
+// pricePerHour split over the node's allocatable CPU, memory and GPUs in
+// proportion to reference weights (OpenCost's default prices per core-hour,
+// GiB-hour and GPU-hour), so that pods requesting the whole node cost
+// exactly the node's price. Totals are kept per calendar month (UTC), per
+// workspace and split by team, project, profile and workload kind; the
+// Workspace status persists them with the instant they are complete up to
+// (meteredUntil), from which a restarted scheduler meters running pods on,
+// so nothing is counted twice, and what could be lost is bounded by the
+// checkpoint interval (docs/metering.md).
+
+// Reference weights: OpenCost's default prices, in dollars per core-hour,
+// GiB-hour and GPU-hour. Only their ratios matter here: they split a node's
+// price, they do not set it.
+const (
+	weightCPU    = 0.031611
+	weightMemory = 0.004237
+	weightGPU    = 0.95
+)
+
+// spend is resource-hours and money.
+type spend struct {
+	cpuHours, memGiBHours, gpuHours, cost float64
+}
+
+func (s spend) plus(o spend) spend {
+	return spend{s.cpuHours + o.cpuHours, s.memGiBHours + o.memGiBHours, s.gpuHours + o.gpuHours, s.cost + o.cost}
+}
+
+// rates are a node's prices per unit-hour of each resource.
+type rates struct {
+	// pool is the node's NodePool, "" when the node has none.
+	pool                 string
+	cpu, memGiB, gpu     float64
+	priced               bool
+	nodePrice            float64
+	allocCPU, allocMemGB float64
+	allocGPU             float64
+}
+
+// ratesOf splits a node's hourly price over its allocatable.
+func ratesOf(pool string, price float64, priced bool, alloc corev1.ResourceList) rates {
+	r := rates{pool: pool, priced: priced, nodePrice: price}
+	r.allocCPU = float64(alloc.Cpu().MilliValue()) / 1000
+	r.allocMemGB = float64(alloc.Memory().Value()) / (1 << 30)
+	for name, q := range alloc {
+		if carvev1.IsGPUResource(name) {
+			r.allocGPU += float64(q.Value())
+		}
+	}
+	total := weightCPU*r.allocCPU + weightMemory*r.allocMemGB + weightGPU*r.allocGPU
+	if !priced || total <= 0 {
+		return r
+	}
+	r.cpu, r.memGiB, r.gpu = price*weightCPU/total, price*weightMemory/total, price*weightGPU/total
+	return r
+}
+
+// costOf is what req costs over hours at r, never more than the node.
+func (r rates) costOf(req amounts, hours float64) spend {
+	cpu := float64(req[resCPU]) / 1000 * hours
+	mem := float64(req[resMemory]) / (1 << 30) * hours
+	gpu := float64(req[resGPU]) * hours
+	cost := cpu*r.cpu + mem*r.memGiB + gpu*r.gpu
+	if r.priced {
+		cost = math.Min(cost, r.nodePrice*hours)
+	}
+	return spend{cpuHours: cpu, memGiBHours: mem, gpuHours: gpu, cost: cost}
+}
+
+// run is a bound workspace pod being metered.
+type run struct {
+	workspace, team, project, profile, kind string
+	node                                    string
+	req                                     amounts
+	// bound is when the pod was bound; since is how far it is metered.
+	bound, since time.Time
+	// resized are spans at earlier requests (in-place resizes) not added
+	// to the totals yet: running pods are added only at checkpoints, so
+	// the persisted totals hold every running pod exactly up to
+	// meteredUntil.
+	resized []span
+}
+
+// span is a pod's requests over an interval.
+type span struct {
+	req      amounts
+	from, to time.Time
+}
+
+// wsSpend is one workspace's totals for one period.
+type wsSpend struct {
+	period string
+	// until is the instant up to which every running pod is counted.
+	until time.Time
+	total spend
+	by    map[string]map[string]spend // "team", "project", "profile", "kind" → name → spend
+}
+
+func newWSSpend(period string, until time.Time) *wsSpend {
+	return &wsSpend{period: period, until: until, by: map[string]map[string]spend{
+		"team": {}, "project": {}, "profile": {}, "kind": {},
+	}}
+}
+
+// meter meters workspace pods. It is fed by the plugin's informers (start,
+// resize, end) and a ticker (checkpoint); every method is safe for
+// concurrent use.
+type meter struct {
+	mu      sync.Mutex
+	now     func() time.Time
+	ratesOf func(node string) rates
+	running map[types.UID]*run
+	ws      map[string]*wsSpend
+	// accrued, when set, is told of every addition (for metrics).
+	accrued func(r *run, rt rates, s spend)
+}
+
+func newMeter(now func() time.Time, ratesOf func(string) rates) *meter {
+	return &meter{now: now, ratesOf: ratesOf, running: map[types.UID]*run{}, ws: map[string]*wsSpend{}}
+}
+
+// periodOf is the calendar month (UTC) of t, and when it starts and ends.
+func periodOf(t time.Time) (name string, start, end time.Time) {
+	t = t.UTC()
+	start = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	return start.Format("2006-01"), start, start.AddDate(0, 1, 0)
+}
+
+// boundAt is when a pod was bound: its PodScheduled condition's transition
+// to True, or else now.
+func boundAt(pod *corev1.Pod, now time.Time) time.Time {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionTrue && !c.LastTransitionTime.IsZero() {
+			if t := c.LastTransitionTime.Time; t.Before(now) {
+				return t
+			}
+		}
+	}
+	return now
+}
+
+// endedAt is when a finished pod's last container ended, or now.
+func endedAt(pod *corev1.Pod, now time.Time) time.Time {
+	if pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed {
+		return now
+	}
+	var last time.Time
+	for _, cs := range pod.Status.ContainerStatuses {
+		if t := cs.State.Terminated; t != nil && t.FinishedAt.After(last) {
+			last = t.FinishedAt.Time
+		}
+	}
+	if last.IsZero() || last.After(now) {
+		return now
+	}
+	return last
+}
+
+// observe meters a bound workspace pod of the given identity; a pod whose
+// requests changed (an in-place resize) is metered at the old requests up
+// to now.
+func (m *meter) observe(pod *corev1.Pod, id identity) {
+	if pod.Spec.NodeName == "" || id.workspace == "" {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	req := requestOf(pod)
+	if r, ok := m.running[pod.UID]; ok {
+		if r.req != req {
+			r.resized = append(r.resized, span{req: r.req, from: r.since, to: now})
+			r.since, r.req = now, req
+		}
+		return
+	}
+	r := &run{
+		workspace: id.workspace, team: id.team, project: pod.Namespace,
+		profile: pod.Labels[carvev1.LabelProfile], kind: pod.Labels[carvev1.LabelWorkload],
+		node: pod.Spec.NodeName, req: req, bound: boundAt(pod, now),
+	}
+	r.since = r.bound
+	if s := m.ws[r.workspace]; s != nil && r.since.Before(s.until) {
+		// Counted up to there already (before a restart).
+		r.since = s.until
+	}
+	if _, start, _ := periodOf(now); r.since.Before(start) {
+		// Earlier months are not kept.
+		r.since = start
+	}
+	m.running[pod.UID] = r
+}
+
+// end meters a pod up to its end and stops metering it.
+func (m *meter) end(pod *corev1.Pod) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.running[pod.UID]
+	if !ok {
+		return
+	}
+	m.accrue(r, endedAt(pod, m.now()))
+	delete(m.running, pod.UID)
+}
+
+// checkpoint meters every running pod up to now (to the second), so that
+// the totals are complete up to then.
+func (m *meter) checkpoint() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now().Truncate(time.Second)
+	for _, r := range m.running {
+		m.accrue(r, now)
+	}
+	name, _, _ := periodOf(now)
+	for _, s := range m.ws {
+		if name > s.period {
+			*s = *newWSSpend(name, now)
+		}
+		if now.After(s.until) {
+			s.until = now
+		}
+	}
+}
+
+// accrue adds r's use up to to: its spans at earlier requests, then its
+// current requests from r.since.
+func (m *meter) accrue(r *run, to time.Time) {
+	for _, sp := range r.resized {
+		m.add(r, sp.req, sp.from, sp.to)
+	}
+	r.resized = nil
+	if r.since.Before(to) {
+		m.add(r, r.req, r.since, to)
+		r.since = to
+	}
+}
+
+// add adds req over [from, to] to r's workspace, split at month ends: each
+// month's use goes to that month, and months before the workspace's current
+// period are not kept.
+func (m *meter) add(r *run, req amounts, from, to time.Time) {
+	rt := m.ratesOf(r.node)
+	for from.Before(to) {
+		name, start, end := periodOf(from)
+		step := to
+		if end.Before(step) {
+			step = end
+		}
+		s := m.ws[r.workspace]
+		if s == nil || name > s.period {
+			s = newWSSpend(name, start)
+			m.ws[r.workspace] = s
+		}
+		if name == s.period {
+			add := rt.costOf(req, step.Sub(from).Hours())
+			s.total = s.total.plus(add)
+			for scope, key := range map[string]string{"team": r.team, "project": r.project, "profile": r.profile, "kind": r.kind} {
+				if key == "" {
+					if scope == "team" {
+						continue
+					}
+					key = "none"
+				}
+				s.by[scope][key] = s.by[scope][key].plus(add)
+			}
+			if m.accrued != nil {
+				m.accrued(r, rt, add)
+			}
+		}
+		from = step
+	}
+}
+
+// seed takes a workspace's totals as its status persists them: those of the
+// current period, complete up to meteredUntil. Running pods are metered on
+// from there; what this process counted of them before is dropped, so the
+// persisted totals are never counted twice.
+//
+// It takes them only when they are newer than what the meter has: at start
+// (the meter has nothing), or when another replica led and metered since.
+func (m *meter) seedNewer(workspace string, st *carvev1.WorkspaceSpend) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name, _, _ := periodOf(m.now())
+	if st == nil || st.Period != name {
+		return
+	}
+	if cur := m.ws[workspace]; cur != nil && cur.period == name && !st.MeteredUntil.After(cur.until) {
+		return
+	}
+	s := newWSSpend(st.Period, st.MeteredUntil.Time)
+	s.total = parseSpend(st.Total)
+	for scope, list := range map[string][]carvev1.NamedSpend{"team": st.Teams, "project": st.Projects, "profile": st.Profiles, "kind": st.Kinds} {
+		for _, n := range list {
+			s.by[scope][n.Name] = parseSpend(n.SpendAmounts)
+		}
+	}
+	m.ws[workspace] = s
+	for _, r := range m.running {
+		if r.workspace == workspace {
+			r.since, r.resized = r.bound, nil
+			if r.since.Before(s.until) {
+				r.since = s.until
+			}
+		}
+	}
+}
+
+// drop forgets a deleted workspace's totals; a Workspace created again with
+// the name starts from nothing.
+func (m *meter) drop(workspace string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.ws, workspace)
+}
+
+// report is a workspace's totals as its status shows them; nil when
+// nothing was metered this period.
+func (m *meter) report(workspace string) *carvev1.WorkspaceSpend {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.ws[workspace]
+	if s == nil {
+		return nil
+	}
+	out := &carvev1.WorkspaceSpend{Period: s.period, Total: formatSpend(s.total)}
+	// Checkpoints are at whole seconds, which is what the API keeps.
+	out.MeteredUntil.Time = s.until.UTC()
+	list := func(scope string) []carvev1.NamedSpend {
+		var out []carvev1.NamedSpend
+		for _, name := range slices.Sorted(mapKeys(s.by[scope])) {
+			out = append(out, carvev1.NamedSpend{Name: name, SpendAmounts: formatSpend(s.by[scope][name])})
+		}
+		return out
+	}
+	out.Teams, out.Projects, out.Profiles, out.Kinds = list("team"), list("project"), list("profile"), list("kind")
+	return out
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Hours are written to 1e-6 h (3.6 ms), money to 1e-6 of its unit.
+func formatSpend(s spend) carvev1.SpendAmounts {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }
+	return carvev1.SpendAmounts{CPUHours: f(s.cpuHours), MemoryGiBHours: f(s.memGiBHours), GPUHours: f(s.gpuHours), Cost: f(s.cost)}
+}
+
+func parseSpend(a carvev1.SpendAmounts) spend {
+	p := func(s string) float64 {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+			return 0
+		}
+		return v
+	}
+	return spend{cpuHours: p(a.CPUHours), memGiBHours: p(a.MemoryGiBHours), gpuHours: p(a.GPUHours), cost: p(a.Cost)}
+}
