@@ -69,7 +69,14 @@ func ratesOf(pool string, price float64, priced bool, alloc corev1.ResourceList)
 	if !priced || total <= 0 {
 		return r
 	}
-	r.cpu, r.memGiB, r.gpu = price*weightCPU/total, price*weightMemory/total, price*weightGPU/total
+	// A resource the node has none of has no rate.
+	rate := func(weight, alloc float64) float64 {
+		if alloc <= 0 {
+			return 0
+		}
+		return price * weight / total
+	}
+	r.cpu, r.memGiB, r.gpu = rate(weightCPU, r.allocCPU), rate(weightMemory, r.allocMemGB), rate(weightGPU, r.allocGPU)
 	return r
 }
 

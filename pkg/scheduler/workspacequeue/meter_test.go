@@ -59,6 +59,9 @@ func TestRates(t *testing.T) {
 			t.Errorf("%s: 3 nodes' CPU for 1h cost %v, more than the node's %v", tc.node, got, tc.price)
 		}
 	}
+	if got := testRates("cpu-0").gpu; got != 0 {
+		t.Errorf("a GPU-hour on a node without GPUs costs %v, want no rate", got)
+	}
 	if got := ratesOf("", 0, false, cpuNode).costOf(amounts{resCPU: 1000}, 1); got.cost != 0 || got.cpuHours != 1 {
 		t.Errorf("unpriced node: %+v, want 1 core-hour costing nothing", got)
 	}

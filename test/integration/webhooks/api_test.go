@@ -187,7 +187,7 @@ func TestPrinterColumnsAndShortNames(t *testing.T) {
 		want     []string
 	}{
 		{"resourceprofiles", []string{"Name", "CPU", "MEMORY", "GPU", "POOL", "AGE"}},
-		{"workspaces", []string{"Name", "CPU", "MEMORY", "GPU", "PODS", "WAITING", "PROJECTS", "DEFAULT", "AGE"}},
+		{"workspaces", []string{"Name", "CPU", "MEMORY", "GPU", "PODS", "WAITING", "SPEND", "PROJECTS", "DEFAULT", "AGE"}},
 		{"nodepools", []string{"Name", "ROLE", "PLATFORM", "MIN", "MAX", "TARGET", "CURRENT", "PRICE/H", "COST/H", "AGE"}},
 	} {
 		raw, err := k8s.RESTClient().Get().AbsPath("/apis", carvev1.GroupVersion.Group, carvev1.GroupVersion.Version, tc.resource).
