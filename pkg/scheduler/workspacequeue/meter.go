@@ -112,13 +112,51 @@ type span struct {
 	from, to time.Time
 }
 
-// wsSpend is one workspace's totals for one period.
+// wsSpend is one workspace's totals for one month, and for the current
+// day and week (for budgets).
 type wsSpend struct {
 	period string
 	// until is the instant up to which every running pod is counted.
 	until time.Time
 	total spend
 	by    map[string]map[string]spend // "team", "project", "profile", "kind" → name → spend
+	// short are the day's and the week's, by budget key.
+	short [2]shortSpend
+}
+
+// shortSpend is one day's or week's use, by budgetKey.
+type shortSpend struct {
+	name string
+	by   map[string]spend
+}
+
+// Short periods: a UTC day, and a week from Monday 00:00 UTC.
+const (
+	periodDay = iota
+	periodWeek
+)
+
+// shortPeriodOf is the day or week of t, and when it starts and ends.
+func shortPeriodOf(kind int, t time.Time) (name string, start, end time.Time) {
+	t = t.UTC()
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	if kind == periodDay {
+		return day.Format("2006-01-02"), day, day.AddDate(0, 0, 1)
+	}
+	start = day.AddDate(0, 0, -((int(t.Weekday()) + 6) % 7))
+	return "week-" + start.Format("2006-01-02"), start, start.AddDate(0, 0, 7)
+}
+
+// budgetKey is the key of a scope in the short totals: "workspace",
+// "team/<name>" or "project/<namespace>".
+func budgetKey(scope carvev1.BudgetScope, name string) string {
+	switch scope {
+	case carvev1.BudgetTeam:
+		return "team/" + name
+	case carvev1.BudgetProject:
+		return "project/" + name
+	}
+	return "workspace"
 }
 
 func newWSSpend(period string, until time.Time) *wsSpend {
@@ -131,7 +169,10 @@ func newWSSpend(period string, until time.Time) *wsSpend {
 // resize, end) and a ticker (checkpoint); every method is safe for
 // concurrent use.
 type meter struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// budgets are the budgets' status, by workspace (set after each
+	// checkpoint).
+	budgets map[string][]carvev1.BudgetStatus
 	now     func() time.Time
 	ratesOf func(node string) rates
 	running map[types.UID]*run
@@ -261,24 +302,25 @@ func (m *meter) accrue(r *run, to time.Time) {
 	}
 }
 
-// add adds req over [from, to] to r's workspace, split at month ends: each
-// month's use goes to that month, and months before the workspace's current
-// period are not kept.
+// add adds req over [from, to] to r's workspace, split at day ends: each
+// month's, week's and day's use goes to that period, and periods before the
+// workspace's current ones are not kept.
 func (m *meter) add(r *run, req amounts, from, to time.Time) {
 	rt := m.ratesOf(r.node)
 	for from.Before(to) {
-		name, start, end := periodOf(from)
+		name, start, _ := periodOf(from)
+		_, _, dayEnd := shortPeriodOf(periodDay, from)
 		step := to
-		if end.Before(step) {
-			step = end
+		if dayEnd.Before(step) {
+			step = dayEnd
 		}
 		s := m.ws[r.workspace]
 		if s == nil || name > s.period {
 			s = newWSSpend(name, start)
 			m.ws[r.workspace] = s
 		}
+		add := rt.costOf(req, step.Sub(from).Hours())
 		if name == s.period {
-			add := rt.costOf(req, step.Sub(from).Hours())
 			s.total = s.total.plus(add)
 			for scope, key := range map[string]string{"team": r.team, "project": r.project, "profile": r.profile, "kind": r.kind} {
 				if key == "" {
@@ -293,8 +335,73 @@ func (m *meter) add(r *run, req amounts, from, to time.Time) {
 				m.accrued(r, rt, add)
 			}
 		}
+		keys := []string{"workspace", "project/" + r.project}
+		if r.team != "" {
+			keys = append(keys, "team/"+r.team)
+		}
+		for kind := range s.short {
+			short := &s.short[kind]
+			pname, _, _ := shortPeriodOf(kind, from)
+			if pname < short.name {
+				continue
+			}
+			if pname > short.name {
+				*short = shortSpend{name: pname, by: map[string]spend{}}
+			}
+			for _, k := range keys {
+				short.by[k] = short.by[k].plus(add)
+			}
+		}
 		from = step
 	}
+}
+
+// used is what a budget's scope used in the budget's period as of now.
+func (m *meter) used(workspace string, b carvev1.Budget, project string, now time.Time) spend {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.ws[workspace]
+	if s == nil {
+		return spend{}
+	}
+	name := b.Name
+	if b.Scope == carvev1.BudgetProject && name == "" {
+		name = project
+	}
+	switch b.Period {
+	case carvev1.BudgetDay, carvev1.BudgetWeek:
+		kind := periodDay
+		if b.Period == carvev1.BudgetWeek {
+			kind = periodWeek
+		}
+		pname, _, _ := shortPeriodOf(kind, now)
+		if s.short[kind].name != pname {
+			return spend{}
+		}
+		return s.short[kind].by[budgetKey(b.Scope, name)]
+	default:
+		if pname, _, _ := periodOf(now); s.period != pname {
+			return spend{}
+		}
+		switch b.Scope {
+		case carvev1.BudgetTeam:
+			return s.by["team"][name]
+		case carvev1.BudgetProject:
+			return s.by["project"][name]
+		}
+		return s.total
+	}
+}
+
+// projects lists the projects that used anything this month.
+func (m *meter) projects(workspace string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.ws[workspace]
+	if s == nil {
+		return nil
+	}
+	return slices.Sorted(mapKeys(s.by["project"]))
 }
 
 // seed takes a workspace's totals as its status persists them: those of the
@@ -304,7 +411,7 @@ func (m *meter) add(r *run, req amounts, from, to time.Time) {
 //
 // It takes them only when they are newer than what the meter has: at start
 // (the meter has nothing), or when another replica led and metered since.
-func (m *meter) seedNewer(workspace string, st *carvev1.WorkspaceSpend) {
+func (m *meter) seedNewer(workspace string, st *carvev1.WorkspaceSpend, budgets []carvev1.BudgetStatus) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name, _, _ := periodOf(m.now())
@@ -321,6 +428,39 @@ func (m *meter) seedNewer(workspace string, st *carvev1.WorkspaceSpend) {
 			s.by[scope][n.Name] = parseSpend(n.SpendAmounts)
 		}
 	}
+	for _, b := range budgets {
+		kind := periodDay
+		switch b.Period {
+		case carvev1.BudgetWeek:
+			kind = periodWeek
+		case carvev1.BudgetDay:
+		default:
+			continue
+		}
+		pname, start, _ := shortPeriodOf(kind, m.now())
+		if !b.PeriodStart.Time.Equal(start) {
+			continue
+		}
+		short := &s.short[kind]
+		if short.name != pname {
+			*short = shortSpend{name: pname, by: map[string]spend{}}
+		}
+		k := budgetKey(b.Scope, b.Name)
+		v, err := strconv.ParseFloat(b.Used, 64)
+		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+			continue
+		}
+		cur := short.by[k]
+		switch b.Unit {
+		case "cpuHours":
+			cur.cpuHours = v
+		case "gpuHours":
+			cur.gpuHours = v
+		case "cost":
+			cur.cost = v
+		}
+		short.by[k] = cur
+	}
 	m.ws[workspace] = s
 	for _, r := range m.running {
 		if r.workspace == workspace {
@@ -332,12 +472,34 @@ func (m *meter) seedNewer(workspace string, st *carvev1.WorkspaceSpend) {
 	}
 }
 
+// setBudgets records a workspace's budgets' status.
+func (m *meter) setBudgets(workspace string, st []carvev1.BudgetStatus) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.budgets == nil {
+		m.budgets = map[string][]carvev1.BudgetStatus{}
+	}
+	if st == nil {
+		delete(m.budgets, workspace)
+		return
+	}
+	m.budgets[workspace] = st
+}
+
+// budgetsOf is a workspace's budgets' status.
+func (m *meter) budgetsOf(workspace string) []carvev1.BudgetStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.budgets[workspace]
+}
+
 // drop forgets a deleted workspace's totals; a Workspace created again with
 // the name starts from nothing.
 func (m *meter) drop(workspace string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.ws, workspace)
+	delete(m.budgets, workspace)
 }
 
 // report is a workspace's totals as its status shows them; nil when

@@ -216,7 +216,7 @@ func TestMeterRestart(t *testing.T) {
 					for _, p := range pods {
 						a.observe(p, id(p))
 					}
-					a.seedNewer("ml", written)
+					a.seedNewer("ml", written, nil)
 				}
 			}
 			now = now.Add(time.Minute).Truncate(time.Second)

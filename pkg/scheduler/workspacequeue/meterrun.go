@@ -3,10 +3,15 @@ package workspacequeue
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -126,6 +131,13 @@ type metering struct {
 	workspaces cache.Store
 	lastIdle   time.Time
 	every      time.Duration
+	// hold tells admission which scopes have spent a budget; event
+	// records the warnings on Workspaces.
+	hold  func(workspace string, spent map[scopeKey]spentBudget)
+	event func(regarding runtime.Object, eventType, reason, note string)
+	// warned is the last warning level (80, 100) of each budget this
+	// period, by budgetStatusKey.
+	warned map[string]int32
 }
 
 // run checkpoints the meter every meterEvery, and takes the persisted
@@ -151,6 +163,7 @@ func (mt *metering) run(ctx context.Context) {
 		case <-t.C:
 		}
 		mt.meter.checkpoint()
+		mt.budgets(leading)
 		mt.idle()
 	}
 }
@@ -164,7 +177,120 @@ func (mt *metering) seedAll(logger klog.Logger) {
 			logger.Error(err, "Ignoring a Workspace's spend")
 			continue
 		}
-		mt.meter.seedNewer(ws.Name, ws.Status.Spend)
+		mt.meter.seedNewer(ws.Name, ws.Status.Spend, ws.Status.Budgets)
+	}
+}
+
+// budgetPeriodOf is a budget period's start and end around t.
+func budgetPeriodOf(p carvev1.BudgetPeriod, t time.Time) (start, end time.Time) {
+	switch p {
+	case carvev1.BudgetDay:
+		_, start, end = shortPeriodOf(periodDay, t)
+	case carvev1.BudgetWeek:
+		_, start, end = shortPeriodOf(periodWeek, t)
+	default:
+		_, start, end = periodOf(t)
+	}
+	return start, end
+}
+
+// budgetLimit is a budget's unit, its limit, and what of s counts against
+// it.
+func budgetLimit(b carvev1.Budget, s spend) (unit string, limit, used float64) {
+	switch {
+	case b.CPUHours != nil:
+		return "cpuHours", b.CPUHours.AsApproximateFloat64(), s.cpuHours
+	case b.GPUHours != nil:
+		return "gpuHours", b.GPUHours.AsApproximateFloat64(), s.gpuHours
+	case b.Cost != nil:
+		return "cost", b.Cost.AsApproximateFloat64(), s.cost
+	}
+	return "", math.Inf(1), 0
+}
+
+func budgetStatusKey(ws string, st carvev1.BudgetStatus) string {
+	return ws + "/" + string(st.Scope) + "/" + st.Name + "/" + string(st.Period) + "/" + st.Unit + "/" + st.PeriodStart.UTC().Format(time.RFC3339)
+}
+
+// budgets evaluates every Workspace's budgets after a checkpoint: how much
+// of each is used (for the status), which scopes have spent one (their new
+// pods wait), and, on the leader, a Warning Event on the Workspace when a
+// budget passes 80 % and 100 % of its limit in a period.
+func (mt *metering) budgets(leading bool) {
+	now := mt.meter.now()
+	if mt.warned == nil {
+		mt.warned = map[string]int32{}
+	}
+	for _, obj := range mt.workspaces.List() {
+		ws, err := toWorkspace(obj)
+		if err != nil {
+			continue
+		}
+		if len(ws.Spec.Budgets) == 0 {
+			mt.meter.setBudgets(ws.Name, nil)
+			mt.hold(ws.Name, nil)
+			continue
+		}
+		// Warnings already given this period, before a restart.
+		for _, st := range ws.Status.Budgets {
+			if k := budgetStatusKey(ws.Name, st); mt.warned[k] < st.Warned {
+				mt.warned[k] = st.Warned
+			}
+		}
+		var statuses []carvev1.BudgetStatus
+		spent := map[scopeKey]spentBudget{}
+		for _, b := range ws.Spec.Budgets {
+			names := []string{b.Name}
+			if b.Scope == carvev1.BudgetProject && b.Name == "" {
+				names = mt.meter.projects(ws.Name)
+			}
+			start, end := budgetPeriodOf(b.Period, now)
+			for _, name := range names {
+				unit, limit, used := budgetLimit(b, mt.meter.used(ws.Name, b, name, now))
+				st := carvev1.BudgetStatus{
+					Scope: b.Scope, Name: name, Period: b.Period, Unit: unit,
+					Used: strconv.FormatFloat(used, 'f', 6, 64), Limit: strconv.FormatFloat(limit, 'f', -1, 64),
+					PeriodStart: metav1.NewTime(start), ResetsAt: metav1.NewTime(end), Spent: used >= limit,
+				}
+				key := budgetStatusKey(ws.Name, st)
+				level := int32(0)
+				switch {
+				case used >= limit:
+					level = 100
+				case used >= 0.8*limit:
+					level = 80
+				}
+				if level > mt.warned[key] && leading {
+					whose := "workspace " + ws.Name
+					if b.Scope != carvev1.BudgetWorkspace {
+						whose = strings.ToLower(string(b.Scope)) + " " + name + " of workspace " + ws.Name
+					}
+					reason, note := "BudgetAlmostSpent", fmt.Sprintf("%s has used %s of its %s %s budget of %s (%d %%) this %s, which ends at %s",
+						whose, st.Used, strings.ToLower(string(b.Period)), unit, st.Limit, int(100*used/limit), strings.ToLower(string(b.Period)), end.Format("2006-01-02 15:04 MST"))
+					if level == 100 {
+						reason = "BudgetSpent"
+						note += "; its new pods wait until then (running pods keep running); raise the budget to let them start"
+					}
+					mt.event(obj.(runtime.Object), corev1.EventTypeWarning, reason, note)
+					mt.warned[key] = level
+				}
+				if leading {
+					st.Warned = mt.warned[key]
+				} else {
+					st.Warned = max(st.Warned, mt.warned[key])
+				}
+				statuses = append(statuses, st)
+				if st.Spent {
+					k := scopeKey{scope: map[carvev1.BudgetScope]scope{carvev1.BudgetWorkspace: scopeWorkspace, carvev1.BudgetTeam: scopeTeam, carvev1.BudgetProject: scopeProject}[b.Scope], name: name}
+					if _, dup := spent[k]; !dup {
+						spent[k] = spentBudget{hold: budgetHold{period: b.Period, unit: unit, resets: end},
+							used: int64(math.Round(used * 1e6)), limit: int64(math.Round(limit * 1e6))}
+					}
+				}
+			}
+		}
+		mt.meter.setBudgets(ws.Name, statuses)
+		mt.hold(ws.Name, spent)
 	}
 }
 

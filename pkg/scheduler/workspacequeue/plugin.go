@@ -61,6 +61,15 @@ func New(ctx context.Context, obj runtime.Object, handle fwk.Handle) (fwk.Plugin
 	pl := &WorkspaceQueue{handle: handle, args: args, tracker: newTracker(time.Now)}
 	pl.metering = &metering{meter: newMeter(time.Now, func(string) rates { return rates{} }), every: args.MeteringInterval.Duration}
 	pl.metering.meter.accrued = recordAccrual
+	logger := klog.FromContext(ctx)
+	pl.metering.hold = func(ws string, spent map[scopeKey]spentBudget) {
+		pl.wake(logger, pl.tracker.setSpent(ws, spent))
+		pl.status.changed(ws)
+	}
+	recorder := handle.EventRecorder()
+	pl.metering.event = func(regarding runtime.Object, eventType, reason, note string) {
+		recorder.Eventf(regarding, nil, eventType, reason, "Budget", note)
+	}
 	pl.status = newStatusWriter(handle.ClientSet(), handle.EventRecorder(), pl.tracker, args)
 	if err := pl.watch(ctx); err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)

@@ -2,7 +2,9 @@ package workspacequeue
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -144,6 +146,25 @@ type verdict struct {
 	// used and max are that quota's use and cap of r, and need the pod's
 	// request of r.
 	used, max, need int64
+	// budget, when set, says the pod waits because a budget of scope is
+	// spent (used and max are then in millionths of its unit).
+	budget *budgetHold
+}
+
+// budgetHold is a spent budget: which, and when it resets. It is compared
+// by value, so a verdict's reason changes only when the budget does.
+type budgetHold struct {
+	period carvev1.BudgetPeriod
+	unit   string
+	resets time.Time
+}
+
+// reason is the pod condition's reason for a waiting pod.
+func (v verdict) reason() string {
+	if v.budget != nil {
+		return carvev1.ReasonOverBudget
+	}
+	return carvev1.ReasonWaitingForQuota
 }
 
 // usage is what one workspace holds: in total, per team and per project.
@@ -271,6 +292,9 @@ func (v verdict) message(workspace string, position int) string {
 	case scopeProject:
 		fmt.Fprintf(&b, "waiting for the project quota of namespace %s in workspace %s", v.name, workspace)
 	}
+	if v.budget != nil {
+		return v.budgetMessage(workspace)
+	}
 	name := resNames[v.r]
 	fmt.Fprintf(&b, ": needs %s %s", name, format(v.r, v.need))
 	if v.need > v.max {
@@ -282,6 +306,30 @@ func (v verdict) message(workspace string, position int) string {
 		fmt.Fprintf(&b, "; %s in queue", ordinal(position))
 	}
 	return b.String()
+}
+
+// budgetMessage says which budget is spent and when it resets, e.g.
+// "waiting for the monthly budget of team vision in workspace ml: 400/400
+// gpuHours used; it resets at 2027-01-01 00:00 UTC; running pods keep
+// running".
+func (v verdict) budgetMessage(workspace string) string {
+	period := map[carvev1.BudgetPeriod]string{carvev1.BudgetDay: "daily", carvev1.BudgetWeek: "weekly", carvev1.BudgetMonth: "monthly"}[v.budget.period]
+	var whose string
+	switch v.scope {
+	case scopeWorkspace:
+		whose = "workspace " + workspace
+	case scopeTeam:
+		whose = "team " + v.name + " in workspace " + workspace
+	default:
+		whose = "namespace " + v.name + " in workspace " + workspace
+	}
+	return fmt.Sprintf("waiting for the %s budget of %s: %s/%s %s used; it resets at %s; running pods keep running",
+		period, whose, micros(v.used), micros(v.max), v.budget.unit, v.budget.resets.UTC().Format("2006-01-02 15:04 MST"))
+}
+
+// micros writes millionths as a decimal with at most 2 places.
+func micros(n int64) string {
+	return strconv.FormatFloat(float64(n)/1e6, 'f', -1, 64)
 }
 
 func ordinal(n int) string {

@@ -47,15 +47,25 @@ type written struct {
 	message string
 	// reason is the verdict the message was written from, without the
 	// amount in use: a different quota, resource, cap or need.
-	reason verdict
+	reason reasonKey
 	at     time.Time
 	since  metav1.Time
 }
 
-// reasonOf is the part of a verdict whose change is written at once.
-func reasonOf(v verdict) verdict {
-	v.used = 0
-	return v
+// reasonKey is the part of a verdict whose change is written at once.
+type reasonKey struct {
+	v    verdict
+	hold budgetHold
+}
+
+func reasonOf(v verdict) reasonKey {
+	k := reasonKey{v: v}
+	if v.budget != nil {
+		k.hold = *v.budget
+		k.v.budget = nil
+	}
+	k.v.used = 0
+	return k
 }
 
 func newStatusWriter(client kubernetes.Interface, recorder events.EventRecorder, t *tracker, args *config.WorkspaceQueueArgs) *statusWriter {
@@ -190,14 +200,14 @@ func (s *statusWriter) flushWorkspace(ctx context.Context, logger klog.Logger, w
 		if last != nil {
 			since = last.since
 		}
-		if err := s.patch(ctx, w.pod, corev1.ConditionFalse, carvev1.ReasonWaitingForQuota, msg, since); err != nil {
+		if err := s.patch(ctx, w.pod, corev1.ConditionFalse, w.verdict.reason(), msg, since); err != nil {
 			if !apierrors.IsNotFound(err) {
 				logger.V(2).Info("Could not write a waiting pod's condition", "pod", klog.KObj(w.pod), "err", err)
 				done = false
 			}
 			continue
 		}
-		s.recorder.Eventf(w.pod, nil, corev1.EventTypeNormal, carvev1.ReasonWaitingForQuota, "Queue", msg)
+		s.recorder.Eventf(w.pod, nil, corev1.EventTypeNormal, w.verdict.reason(), "Queue", msg)
 		s.mu.Lock()
 		s.written[w.pod.UID] = &written{message: msg, reason: reasonOf(w.verdict), at: now, since: since}
 		s.mu.Unlock()

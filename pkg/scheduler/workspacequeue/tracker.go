@@ -45,6 +45,14 @@ type wsState struct {
 	used       usage
 	waiting    map[types.UID]*entry
 	classes    map[class]*classHeap
+	// spent are the scopes whose budget is spent (metering sets them).
+	spent map[scopeKey]spentBudget
+}
+
+// spentBudget is a scope's spent budget as admission reads it.
+type spentBudget struct {
+	hold        budgetHold
+	used, limit int64 // millionths of hold.unit
 }
 
 // identity is what a namespace makes of its pods: the workspace and team
@@ -480,6 +488,19 @@ func (t *tracker) setWorkspace(ws *carvev1.Workspace) []*corev1.Pod {
 	return podsOf(t.admitWaiting(w))
 }
 
+// setSpent records which scopes of a workspace have spent a budget, and
+// returns the waiting pods that start because one no longer has.
+func (t *tracker) setSpent(workspace string, spent map[scopeKey]spentBudget) []*corev1.Pod {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w, ok := t.workspaces[workspace]
+	if !ok {
+		return nil
+	}
+	w.spent = spent
+	return podsOf(t.admitWaiting(w))
+}
+
 // deleteWorkspace forgets a Workspace's quotas: its pods are no longer
 // capped, so every waiting one starts.
 func (t *tracker) deleteWorkspace(name string) []*corev1.Pod {
@@ -522,6 +543,16 @@ func (t *tracker) collect(exists func(*corev1.Pod) bool, cutoff time.Time) []*co
 func (t *tracker) decide(w *wsState, e *entry) verdict {
 	if !w.known {
 		return verdict{admit: true}
+	}
+	if len(w.spent) > 0 {
+		for _, k := range []scopeKey{{scopeWorkspace, ""}, {scopeTeam, e.team}, {scopeProject, e.project}} {
+			if k.scope == scopeTeam && e.team == "" {
+				continue
+			}
+			if b, ok := w.spent[k]; ok {
+				return verdict{scope: k.scope, name: k.name, used: b.used, max: b.limit, budget: &b.hold}
+			}
+		}
 	}
 	return decide(w.quotas, w.used, e.team, e.project, e.req)
 }

@@ -50,14 +50,18 @@ type wsReport struct {
 	used       usage
 	// waiting counts waiting pods by team and by project; exhausted names
 	// the quota short for each waiting pod, by scope.
-	waiting        int
-	waitingTeam    map[string]int
+	waiting int
+	// forQuota and overBudget split the waiting pods by why they wait.
+	forQuota, overBudget int
+	waitingTeam          map[string]int
 	waitingProject map[string]int
 	exhausted      map[scopeKey]map[res]verdict
 	// projects are the workspace's namespaces and their teams.
 	projects map[string]string
-	// spend is what the meter has of the workspace this period.
-	spend *carvev1.WorkspaceSpend
+	// spend is what the meter has of the workspace this period, and
+	// budgets how much of each budget is used.
+	spend   *carvev1.WorkspaceSpend
+	budgets []carvev1.BudgetStatus
 }
 
 type scopeKey struct {
@@ -93,6 +97,11 @@ func (t *tracker) report(workspace string) (wsReport, bool) {
 			// Admitted by the next pass; nothing is short for it.
 			continue
 		}
+		if v.budget != nil {
+			r.overBudget++
+			continue
+		}
+		r.forQuota++
 		k := scopeKey{v.scope, v.name}
 		if r.exhausted[k] == nil {
 			r.exhausted[k] = map[res]verdict{}
@@ -171,6 +180,7 @@ func (r wsReport) status() carvev1.WorkspaceStatus {
 			GPU:    usedOf(r.quotas.workspace, r.used.total, resGPU),
 		},
 		Spend:              r.spend,
+		Budgets:            r.budgets,
 		ProjectCount:       int32(len(r.projects)),
 		ObservedGeneration: r.generation,
 	}
@@ -231,13 +241,48 @@ func (r wsReport) status() carvev1.WorkspaceStatus {
 	}
 
 	cond := metav1.Condition{Type: carvev1.WorkspaceQuotaExhausted, ObservedGeneration: r.generation}
-	if r.waiting == 0 {
+	if r.forQuota == 0 {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, carvev1.ReasonNoneWaiting, "no pod waits for quota"
 	} else {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, carvev1.ReasonPodsWaiting, r.exhaustedMessage()
 	}
 	st.Conditions = []metav1.Condition{cond}
+	if r.budgets != nil {
+		st.Conditions = append(st.Conditions, overBudgetCondition(r.budgets, r.overBudget, r.generation))
+	}
 	return st
+}
+
+// overBudgetCondition says which budgets are spent, e.g. "the monthly
+// gpuHours budget of team vision is spent (400/400) until 2027-01-01 00:00
+// UTC; 3 pods wait for it".
+func overBudgetCondition(budgets []carvev1.BudgetStatus, waiting int, generation int64) metav1.Condition {
+	c := metav1.Condition{Type: carvev1.WorkspaceOverBudget, ObservedGeneration: generation,
+		Status: metav1.ConditionFalse, Reason: carvev1.ReasonWithinBudget, Message: "no budget is spent"}
+	var spent []string
+	for _, b := range budgets {
+		if !b.Spent {
+			continue
+		}
+		whose := "the workspace"
+		switch b.Scope {
+		case carvev1.BudgetTeam:
+			whose = "team " + b.Name
+		case carvev1.BudgetProject:
+			whose = "namespace " + b.Name
+		}
+		spent = append(spent, fmt.Sprintf("the %s %s budget of %s is spent (%s/%s) until %s",
+			strings.ToLower(string(b.Period)), b.Unit, whose, b.Used, b.Limit, b.ResetsAt.UTC().Format("2006-01-02 15:04 MST")))
+	}
+	if len(spent) == 0 {
+		return c
+	}
+	c.Status, c.Reason = metav1.ConditionTrue, carvev1.ReasonBudgetSpent
+	if len(spent) > 5 {
+		spent = append(spent[:5], fmt.Sprintf("and %d more", len(spent)-5))
+	}
+	c.Message = strings.Join(spent, "; ") + fmt.Sprintf("; %d pods wait for a budget", waiting)
+	return c
 }
 
 // exhaustedMessage says how many pods wait and which quotas hold them, e.g.
@@ -245,10 +290,10 @@ func (r wsReport) status() carvev1.WorkspaceStatus {
 // use".
 func (r wsReport) exhaustedMessage() string {
 	var b strings.Builder
-	if r.waiting == 1 {
+	if r.forQuota == 1 {
 		b.WriteString("1 pod waits for quota")
 	} else {
-		fmt.Fprintf(&b, "%d pods wait for quota", r.waiting)
+		fmt.Fprintf(&b, "%d pods wait for quota", r.forQuota)
 	}
 	keys := slices.SortedFunc(maps.Keys(r.exhausted), func(a, b scopeKey) int {
 		if a.scope != b.scope {
@@ -348,6 +393,7 @@ func (s *wsStatusWriter) write(ctx context.Context, name string) error {
 	}
 	if s.meter != nil {
 		r.spend = s.meter.report(name)
+		r.budgets = s.meter.budgetsOf(name)
 	}
 	obj, exists, err := s.store.GetByKey(name)
 	if err != nil || !exists {

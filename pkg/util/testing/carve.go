@@ -107,6 +107,22 @@ func (w *WorkspaceWrapper) TeamQuota(team, cpu, memory, gpu string, pods int32) 
 	return w
 }
 
+// Budget adds a budget of unit (cpuHours, gpuHours or cost) with limit.
+func (w *WorkspaceWrapper) Budget(scope carvev1.BudgetScope, name string, period carvev1.BudgetPeriod, unit, limit string) *WorkspaceWrapper {
+	b := carvev1.Budget{Scope: scope, Name: name, Period: period}
+	q := resource.MustParse(limit)
+	switch unit {
+	case "cpuHours":
+		b.CPUHours = &q
+	case "gpuHours":
+		b.GPUHours = &q
+	default:
+		b.Cost = &q
+	}
+	w.Spec.Budgets = append(w.Spec.Budgets, b)
+	return w
+}
+
 // MakeQuota builds a quota; empty strings and negative pods leave a field unset.
 func MakeQuota(cpu, memory, gpu string, pods int32) *carvev1.Quota {
 	q := &carvev1.Quota{}

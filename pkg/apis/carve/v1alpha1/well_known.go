@@ -47,6 +47,9 @@ const (
 	// ReasonWaitingForQuota is the reason of a waiting pod's condition and
 	// events.
 	ReasonWaitingForQuota = "WaitingForQuota"
+	// ReasonOverBudget is the reason of a pod's condition and events while
+	// it waits because a budget of its scope is spent this period.
+	ReasonOverBudget = "OverBudget"
 	// ReasonAdmitted is the reason once a waiting pod is admitted.
 	ReasonAdmitted = "Admitted"
 )

@@ -54,11 +54,68 @@ type WorkspaceSpec struct {
 	// +kubebuilder:default={policy: FairShare}
 	Queueing QueueingSpec `json:"queueing,omitzero"`
 
+	// budgets cap what the workspace, a team or a project may use per day,
+	// week or month, in CPU-hours, GPU-hours or money (docs/metering.md).
+	// Once a budget is spent, new pods of its scope wait (reason
+	// OverBudget) until the period ends; running pods keep running.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	Budgets []Budget `json:"budgets,omitempty"`
+
 	// priorityClasses says which PriorityClasses the workspace's pods may
 	// use. Unset: none may be named (pods get the cluster's globalDefault
 	// class, if it has one).
 	// +optional
 	PriorityClasses *PriorityClassPolicy `json:"priorityClasses,omitempty"`
+}
+
+// BudgetScope is what a budget caps.
+// +kubebuilder:validation:Enum=Workspace;Team;Project
+type BudgetScope string
+
+const (
+	BudgetWorkspace BudgetScope = "Workspace"
+	BudgetTeam      BudgetScope = "Team"
+	BudgetProject   BudgetScope = "Project"
+)
+
+// BudgetPeriod is how long a budget lasts before it starts again: a UTC
+// day, a week from Monday 00:00 UTC, or a calendar month.
+// +kubebuilder:validation:Enum=Day;Week;Month
+type BudgetPeriod string
+
+const (
+	BudgetDay   BudgetPeriod = "Day"
+	BudgetWeek  BudgetPeriod = "Week"
+	BudgetMonth BudgetPeriod = "Month"
+)
+
+// Budget is a limit on what one scope uses in one period.
+// +kubebuilder:validation:XValidation:rule="(has(self.cpuHours) ? 1 : 0) + (has(self.gpuHours) ? 1 : 0) + (has(self.cost) ? 1 : 0) == 1",message="set exactly one of cpuHours, gpuHours and cost"
+// +kubebuilder:validation:XValidation:rule="self.scope != 'Workspace' || !has(self.name)",message="a Workspace budget names no team or project"
+// +kubebuilder:validation:XValidation:rule="self.scope != 'Team' || has(self.name)",message="a Team budget names the team"
+type Budget struct {
+	// scope is what the budget caps: the whole workspace, one team, or a
+	// project (each project, when name is unset).
+	// +required
+	Scope BudgetScope `json:"scope"`
+	// name is the team (carve.dev/team) or the project (namespace).
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name,omitempty"`
+	// period is how long the budget lasts before it starts again.
+	// +required
+	Period BudgetPeriod `json:"period"`
+	// cpuHours caps CPU core-hours requested by the scope's pods.
+	// +optional
+	CPUHours *resource.Quantity `json:"cpuHours,omitempty"`
+	// gpuHours caps GPU-hours.
+	// +optional
+	GPUHours *resource.Quantity `json:"gpuHours,omitempty"`
+	// cost caps money, in the currency of the NodePools' prices.
+	// +optional
+	Cost *resource.Quantity `json:"cost,omitempty"`
 }
 
 // PriorityClassPolicy is which PriorityClasses a workspace's pods may use. A
@@ -170,6 +227,13 @@ type WorkspaceStatus struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=1024
 	Projects []ScopeStatus `json:"projects,omitempty"`
+	// budgets say how much of each budget is used this period, one entry
+	// per budget and, for a budget of each project, per project that used
+	// any.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=1024
+	Budgets []BudgetStatus `json:"budgets,omitempty"`
 	// spend is what the workspace's pods used and cost this period, metered
 	// by carve-scheduler from bind to end.
 	// +optional
@@ -312,6 +376,34 @@ type SpendAmounts struct {
 	Cost string `json:"cost"`
 }
 
+// BudgetStatus is how much of one budget is used.
+type BudgetStatus struct {
+	// scope, name and period are the budget's; name is the project for a
+	// budget of each project.
+	Scope BudgetScope `json:"scope"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Name   string       `json:"name,omitempty"`
+	Period BudgetPeriod `json:"period"`
+	// unit is what the budget counts: cpuHours, gpuHours or cost.
+	// +kubebuilder:validation:Enum=cpuHours;gpuHours;cost
+	Unit string `json:"unit"`
+	// used and limit are decimal strings in that unit.
+	// +kubebuilder:validation:MaxLength=32
+	Used string `json:"used"`
+	// +kubebuilder:validation:MaxLength=32
+	Limit string `json:"limit"`
+	// periodStart is when this period began; resetsAt when it ends.
+	PeriodStart metav1.Time `json:"periodStart"`
+	ResetsAt    metav1.Time `json:"resetsAt"`
+	// spent is true once used reaches limit: new pods of the scope wait.
+	Spent bool `json:"spent"`
+	// warned is the share, in percent, of the last warning Event (80 or
+	// 100) this period; 0 before any.
+	// +optional
+	Warned int32 `json:"warned,omitempty"`
+}
+
 // NamedSpend is the spend of one team, project, profile or kind.
 type NamedSpend struct {
 	// name is the team, namespace, profile or kind ("" pods without one are
@@ -332,6 +424,12 @@ const (
 	ReasonPodsWaiting = "PodsWaiting"
 	// ReasonNoneWaiting: no pod waits for quota.
 	ReasonNoneWaiting = "NoneWaiting"
+	// WorkspaceOverBudget is True while a budget of the workspace, one of
+	// its teams or one of its projects is spent.
+	WorkspaceOverBudget = "OverBudget"
+	// ReasonBudgetSpent: a budget is spent; ReasonWithinBudget: none is.
+	ReasonBudgetSpent  = "BudgetSpent"
+	ReasonWithinBudget = "WithinBudget"
 )
 
 // +genclient

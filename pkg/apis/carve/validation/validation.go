@@ -88,6 +88,66 @@ func ValidateWorkspace(w *carvev1.Workspace) field.ErrorList {
 		errs = append(errs, field.NotSupported(spec.Child("queueing", "policy"), w.Spec.Queueing.Policy,
 			[]carvev1.QueueingPolicy{carvev1.QueueingFairShare, carvev1.QueueingFIFO}))
 	}
+	errs = append(errs, budgets(spec.Child("budgets"), w.Spec.Budgets)...)
+	return errs
+}
+
+// budgets checks a workspace's budgets: one limit each, a name where the
+// scope needs one, no two budgets of the same scope, period and unit.
+func budgets(p *field.Path, bs []carvev1.Budget) field.ErrorList {
+	var errs field.ErrorList
+	seen := map[string]bool{}
+	for i, b := range bs {
+		bp := p.Index(i)
+		switch b.Scope {
+		case carvev1.BudgetWorkspace:
+			if b.Name != "" {
+				errs = append(errs, field.Invalid(bp.Child("name"), b.Name, "a Workspace budget names no team or project: remove name"))
+			}
+		case carvev1.BudgetTeam:
+			if b.Name == "" {
+				errs = append(errs, field.Required(bp.Child("name"), "name the team (the carve.dev/team label value) this budget caps"))
+			}
+			for _, msg := range validation.IsValidLabelValue(b.Name) {
+				errs = append(errs, field.Invalid(bp.Child("name"), b.Name, msg))
+			}
+		case carvev1.BudgetProject:
+			if b.Name != "" {
+				for _, msg := range validation.IsDNS1123Label(b.Name) {
+					errs = append(errs, field.Invalid(bp.Child("name"), b.Name, msg))
+				}
+			}
+		default:
+			errs = append(errs, field.NotSupported(bp.Child("scope"), b.Scope, []carvev1.BudgetScope{carvev1.BudgetWorkspace, carvev1.BudgetTeam, carvev1.BudgetProject}))
+		}
+		switch b.Period {
+		case carvev1.BudgetDay, carvev1.BudgetWeek, carvev1.BudgetMonth:
+		default:
+			errs = append(errs, field.NotSupported(bp.Child("period"), b.Period, []carvev1.BudgetPeriod{carvev1.BudgetDay, carvev1.BudgetWeek, carvev1.BudgetMonth}))
+		}
+		unit, n := "", 0
+		for _, f := range []struct {
+			name string
+			v    *resource.Quantity
+		}{{"cpuHours", b.CPUHours}, {"gpuHours", b.GPUHours}, {"cost", b.Cost}} {
+			if f.v == nil {
+				continue
+			}
+			n++
+			unit = f.name
+			if f.v.Sign() < 0 {
+				errs = append(errs, field.Invalid(bp.Child(f.name), f.v.String(), "must not be negative (0 lets no new pod of the scope start)"))
+			}
+		}
+		if n != 1 {
+			errs = append(errs, field.Invalid(bp, n, "set exactly one of cpuHours, gpuHours and cost"))
+		}
+		key := string(b.Scope) + "/" + b.Name + "/" + string(b.Period) + "/" + unit
+		if seen[key] {
+			errs = append(errs, field.Duplicate(bp, fmt.Sprintf("%s %q %s %s", b.Scope, b.Name, b.Period, unit)))
+		}
+		seen[key] = true
+	}
 	return errs
 }
 

@@ -70,6 +70,20 @@ func TestValidateWorkspace(t *testing.T) {
 			[]string{"FieldValueDuplicate spec.teamQuotas[1].team"}},
 		{"bad team name", ut.MakeWorkspace("ml", "small").TeamQuota("a team", "1", "", "", -1).Obj(),
 			[]string{"FieldValueInvalid spec.teamQuotas[0].team"}},
+		{"budgets", ut.MakeWorkspace("ml", "small").Budget(carvev1.BudgetWorkspace, "", carvev1.BudgetMonth, "cost", "500").
+			Budget(carvev1.BudgetTeam, "vision", carvev1.BudgetWeek, "gpuHours", "40").Budget(carvev1.BudgetProject, "", carvev1.BudgetDay, "cpuHours", "100").Obj(), nil},
+		{"bad budgets", func() *carvev1.Workspace {
+			w := ut.MakeWorkspace("ml", "small").Budget(carvev1.BudgetWorkspace, "x", carvev1.BudgetMonth, "cost", "-1").
+				Budget(carvev1.BudgetTeam, "", carvev1.BudgetWeek, "gpuHours", "40").
+				Budget(carvev1.BudgetProject, "a", carvev1.BudgetDay, "cpuHours", "1").Budget(carvev1.BudgetProject, "a", carvev1.BudgetDay, "cpuHours", "2").Obj()
+			w.Spec.Budgets[2].GPUHours = w.Spec.Budgets[2].CPUHours
+			w.Spec.Budgets = append(w.Spec.Budgets, carvev1.Budget{Scope: "Galaxy", Period: "Year"})
+			return w
+		}(), []string{
+			"FieldValueInvalid spec.budgets[0].name", "FieldValueInvalid spec.budgets[0].cost",
+			"FieldValueRequired spec.budgets[1].name", "FieldValueInvalid spec.budgets[2]",
+			"FieldValueNotSupported spec.budgets[4].scope", "FieldValueNotSupported spec.budgets[4].period", "FieldValueInvalid spec.budgets[4]",
+		}},
 		{"bad policy", func() *carvev1.Workspace {
 			w := ut.MakeWorkspace("ml", "small").Obj()
 			w.Spec.Queueing.Policy = "Lottery"
