@@ -54,8 +54,8 @@ type wsReport struct {
 	// forQuota and overBudget split the waiting pods by why they wait.
 	forQuota, overBudget int
 	waitingTeam          map[string]int
-	waitingProject map[string]int
-	exhausted      map[scopeKey]map[res]verdict
+	waitingProject       map[string]int
+	exhausted            map[scopeKey]map[res]verdict
 	// projects are the workspace's namespaces and their teams.
 	projects map[string]string
 	// spend is what the meter has of the workspace this period, and
