@@ -61,7 +61,7 @@ func diagnosePod(ctx context.Context, c client.Client, pod *corev1.Pod) (Answer,
 		if s := podCondition(pod, corev1.PodScheduled); s != nil && s.Status == corev1.ConditionFalse {
 			a.Message = s.Message
 		} else {
-			a.Message = fmt.Sprintf("it is %s; its scheduler is %s", pod.Status.Phase, schedulerOf(pod))
+			a.Message = fmt.Sprintf("%s, scheduler %s", pod.Status.Phase, schedulerOf(pod))
 		}
 		return a, nil
 	}
@@ -122,7 +122,7 @@ func waitingAnswer(ctx context.Context, c client.Client, a Answer, pod *corev1.P
 	}
 	a.Summary = fmt.Sprintf("pod %s waits for %s (%s is full).", ref, w.QuotaName(), w.Resource)
 	if w.Position > 0 {
-		a.Summary = fmt.Sprintf("pod %s waits for %s: %s in the queue of workspace %s.", ref, w.QuotaName(), ordinal(w.Position), w.Workspace)
+		a.Summary = fmt.Sprintf("pod %s waits for quota: %s in the queue of workspace %s.", ref, ordinal(w.Position), w.Workspace)
 	}
 	if w.Position <= 1 {
 		return a, nil

@@ -100,6 +100,19 @@ func quantity(q *resource.Quantity) string {
 	return q.String()
 }
 
+// price is a price per hour as a plain decimal ("0.68", not the
+// quantity's canonical "680m"), "" for nil.
+func price(q *resource.Quantity) string {
+	if q == nil {
+		return ""
+	}
+	s := q.AsDec().String()
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}
+
 // Requests is what a pod requests, as carve's quota counts it: effective
 // CPU and memory (pod-level resources when set, init containers and
 // sidecars included) and GPUs of any vendor.

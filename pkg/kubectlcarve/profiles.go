@@ -136,7 +136,7 @@ func gatherProfiles(ctx context.Context, c client.Client, ns string) (*ProfilesR
 			}
 			pp := PoolPrice{Name: pool, Exists: np != nil}
 			if np != nil {
-				pp.PricePerHour = quantity(np.Spec.PricePerHour)
+				pp.PricePerHour = price(np.Spec.PricePerHour)
 			}
 			p.Pools = append(p.Pools, pp)
 		}

@@ -167,7 +167,7 @@ func buildStatus(wss []carvev1.Workspace, pools []carvev1.NodePool) *StatusRepor
 			CurrentSize:  p.Status.CurrentSize,
 			TargetSize:   p.Status.TargetSize,
 			ReadySize:    p.Status.ReadySize,
-			PricePerHour: quantity(p.Spec.PricePerHour),
+			PricePerHour: price(p.Spec.PricePerHour),
 			CostPerHour:  p.Status.CostPerHour,
 		})
 	}

@@ -493,7 +493,7 @@ func printAnswer(w io.Writer, a *Answer, age ageFunc) {
 			fmt.Fprintln(w, "  It never fits: ask an admin to raise the quota, or pick a smaller profile.")
 			break
 		}
-		line("Needs", fmt.Sprintf("%s %s; %s/%s in use", wt.Resource, wt.Need, wt.InUse, wt.Quota))
+		line("Needs", fmt.Sprintf("%s %s, with %s/%s in use", wt.Resource, wt.Need, wt.InUse, wt.Quota))
 		if wt.Position > 0 {
 			line("Place", ordinal(wt.Position)+" in the queue of workspace "+wt.Workspace)
 		}
@@ -519,7 +519,9 @@ func printAnswer(w io.Writer, a *Answer, age ageFunc) {
 		for _, p := range u.Pools {
 			line("NodePool", p.Name+": "+p.Detail)
 		}
-	case CasePending, CaseNotManaged:
+	case CaseNotManaged:
+		line("Status", a.Message)
+	case CasePending:
 		line("Message", a.Message)
 	}
 }
