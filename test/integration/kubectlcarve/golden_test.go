@@ -14,6 +14,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/carve-dev/carve/pkg/kubectlcarve"
+	"github.com/carve-dev/carve/test/framework"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata with what the commands print")
@@ -114,4 +115,23 @@ func TestProfiles(t *testing.T) {
 	golden(t, "profiles", "profiles", "-n", "ml-alice")
 	golden(t, "profiles-json", "profiles", "-n", "ml-bob", "-o", "json")
 	golden(t, "profiles-no-workspace", "profiles", "-n", "plain")
+}
+
+// TestDocsShowGoldens: docs/kubectl-carve.md shows these outputs as the
+// tests print them, so the docs change when the output does.
+func TestDocsShowGoldens(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "docs", "kubectl-carve.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"status", "status-projects", "queue-workspace", "why-denied", "why-waiting",
+		"why-unschedulable-scaling", "why-unschedulable-max", "why-running", "why-not-managed", "profiles"} {
+		g, err := os.ReadFile(filepath.Join("testdata", name+".golden"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(doc), "```\n"+string(g)+"```\n") {
+			t.Errorf("docs/kubectl-carve.md does not show testdata/%s.golden as it is", name)
+		}
+	}
 }
