@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -133,11 +134,16 @@ type metering struct {
 	every      time.Duration
 	// hold tells admission which scopes have spent a budget; event
 	// records the warnings on Workspaces.
-	hold  func(workspace string, spent map[scopeKey]spentBudget)
-	event func(regarding runtime.Object, eventType, reason, note string)
+	hold func(workspace string, spent map[scopeKey]spentBudget)
+	// projectsOf lists a workspace's namespaces, for budgets of each
+	// project.
+	projectsOf func(workspace string) []string
+	event      func(regarding runtime.Object, eventType, reason, note string)
 	// warned is the last warning level (80, 100) of each budget this
-	// period, by budgetStatusKey.
-	warned map[string]int32
+	// period, by budgetStatusKey; budgetsMu serializes evaluations (after
+	// checkpoints, and when a Workspace changes).
+	budgetsMu sync.Mutex
+	warned    map[string]int32
 }
 
 // run checkpoints the meter every meterEvery, and takes the persisted
@@ -217,81 +223,97 @@ func budgetStatusKey(ws string, st carvev1.BudgetStatus) string {
 // pods wait), and, on the leader, a Warning Event on the Workspace when a
 // budget passes 80 % and 100 % of its limit in a period.
 func (mt *metering) budgets(leading bool) {
+	for _, obj := range mt.workspaces.List() {
+		mt.budgetsOf(obj, leading)
+	}
+}
+
+// budgetsOf evaluates one Workspace's budgets; a Workspace event runs it at
+// once, so that a budget that is spent already holds pods from the moment
+// it is set.
+func (mt *metering) budgetsOf(obj any, leading bool) {
+	mt.budgetsMu.Lock()
+	defer mt.budgetsMu.Unlock()
 	now := mt.meter.now()
 	if mt.warned == nil {
 		mt.warned = map[string]int32{}
 	}
-	for _, obj := range mt.workspaces.List() {
-		ws, err := toWorkspace(obj)
-		if err != nil {
-			continue
-		}
-		if len(ws.Spec.Budgets) == 0 {
-			mt.meter.setBudgets(ws.Name, nil)
-			mt.hold(ws.Name, nil)
-			continue
-		}
-		// Warnings already given this period, before a restart.
-		for _, st := range ws.Status.Budgets {
-			if k := budgetStatusKey(ws.Name, st); mt.warned[k] < st.Warned {
-				mt.warned[k] = st.Warned
-			}
-		}
-		var statuses []carvev1.BudgetStatus
-		spent := map[scopeKey]spentBudget{}
-		for _, b := range ws.Spec.Budgets {
-			names := []string{b.Name}
-			if b.Scope == carvev1.BudgetProject && b.Name == "" {
-				names = mt.meter.projects(ws.Name)
-			}
-			start, end := budgetPeriodOf(b.Period, now)
-			for _, name := range names {
-				unit, limit, used := budgetLimit(b, mt.meter.used(ws.Name, b, name, now))
-				st := carvev1.BudgetStatus{
-					Scope: b.Scope, Name: name, Period: b.Period, Unit: unit,
-					Used: strconv.FormatFloat(used, 'f', 6, 64), Limit: strconv.FormatFloat(limit, 'f', -1, 64),
-					PeriodStart: metav1.NewTime(start), ResetsAt: metav1.NewTime(end), Spent: used >= limit,
-				}
-				key := budgetStatusKey(ws.Name, st)
-				level := int32(0)
-				switch {
-				case used >= limit:
-					level = 100
-				case used >= 0.8*limit:
-					level = 80
-				}
-				if level > mt.warned[key] && leading {
-					whose := "workspace " + ws.Name
-					if b.Scope != carvev1.BudgetWorkspace {
-						whose = strings.ToLower(string(b.Scope)) + " " + name + " of workspace " + ws.Name
-					}
-					reason, note := "BudgetAlmostSpent", fmt.Sprintf("%s has used %s of its %s %s budget of %s (%d %%) this %s, which ends at %s",
-						whose, st.Used, strings.ToLower(string(b.Period)), unit, st.Limit, int(100*used/limit), strings.ToLower(string(b.Period)), end.Format("2006-01-02 15:04 MST"))
-					if level == 100 {
-						reason = "BudgetSpent"
-						note += "; its new pods wait until then (running pods keep running); raise the budget to let them start"
-					}
-					mt.event(obj.(runtime.Object), corev1.EventTypeWarning, reason, note)
-					mt.warned[key] = level
-				}
-				if leading {
-					st.Warned = mt.warned[key]
-				} else {
-					st.Warned = max(st.Warned, mt.warned[key])
-				}
-				statuses = append(statuses, st)
-				if st.Spent {
-					k := scopeKey{scope: map[carvev1.BudgetScope]scope{carvev1.BudgetWorkspace: scopeWorkspace, carvev1.BudgetTeam: scopeTeam, carvev1.BudgetProject: scopeProject}[b.Scope], name: name}
-					if _, dup := spent[k]; !dup {
-						spent[k] = spentBudget{hold: budgetHold{period: b.Period, unit: unit, resets: end},
-							used: int64(math.Round(used * 1e6)), limit: int64(math.Round(limit * 1e6))}
-					}
-				}
-			}
-		}
-		mt.meter.setBudgets(ws.Name, statuses)
-		mt.hold(ws.Name, spent)
+	ws, err := toWorkspace(obj)
+	if err != nil {
+		return
 	}
+	if len(ws.Spec.Budgets) == 0 {
+		mt.meter.setBudgets(ws.Name, nil)
+		mt.hold(ws.Name, nil)
+		return
+	}
+	// Warnings already given this period, before a restart.
+	for _, st := range ws.Status.Budgets {
+		if k := budgetStatusKey(ws.Name, st); mt.warned[k] < st.Warned {
+			mt.warned[k] = st.Warned
+		}
+	}
+	var statuses []carvev1.BudgetStatus
+	spent := map[scopeKey]spentBudget{}
+	for _, b := range ws.Spec.Budgets {
+		names := []string{b.Name}
+		if b.Scope == carvev1.BudgetProject && b.Name == "" {
+			names = mt.meter.projects(ws.Name)
+			if mt.projectsOf != nil {
+				names = append(names, mt.projectsOf(ws.Name)...)
+				slices.Sort(names)
+				names = slices.Compact(names)
+			}
+		}
+		start, end := budgetPeriodOf(b.Period, now)
+		for _, name := range names {
+			unit, limit, used := budgetLimit(b, mt.meter.used(ws.Name, b, name, now))
+			st := carvev1.BudgetStatus{
+				Scope: b.Scope, Name: name, Period: b.Period, Unit: unit,
+				Used: strconv.FormatFloat(used, 'f', 6, 64), Limit: strconv.FormatFloat(limit, 'f', -1, 64),
+				PeriodStart: metav1.NewTime(start), ResetsAt: metav1.NewTime(end), Spent: used >= limit,
+			}
+			key := budgetStatusKey(ws.Name, st)
+			level := int32(0)
+			switch {
+			case used >= limit:
+				level = 100
+			case used >= 0.8*limit:
+				level = 80
+			}
+			if level > mt.warned[key] && leading {
+				whose := "workspace " + ws.Name
+				if b.Scope != carvev1.BudgetWorkspace {
+					whose = strings.ToLower(string(b.Scope)) + " " + name + " of workspace " + ws.Name
+				}
+				reason, note := "BudgetAlmostSpent", fmt.Sprintf("%s has used %s of its %s %s budget of %s (%d %%) this %s, which ends at %s",
+					whose, st.Used, strings.ToLower(string(b.Period)), unit, st.Limit, int(100*used/limit), strings.ToLower(string(b.Period)), end.Format("2006-01-02 15:04 MST"))
+				if level == 100 {
+					reason = "BudgetSpent"
+					note += "; its new pods wait until then (running pods keep running); raise the budget to let them start"
+				}
+				if ro, ok := unwrap(obj).(runtime.Object); ok {
+					mt.event(ro, corev1.EventTypeWarning, reason, note)
+				}
+				mt.warned[key] = level
+			}
+			if leading {
+				st.Warned = mt.warned[key]
+			} else {
+				st.Warned = max(st.Warned, mt.warned[key])
+			}
+			statuses = append(statuses, st)
+			if st.Spent {
+				k := scopeKey{scope: map[carvev1.BudgetScope]scope{carvev1.BudgetWorkspace: scopeWorkspace, carvev1.BudgetTeam: scopeTeam, carvev1.BudgetProject: scopeProject}[b.Scope], name: name}
+				if _, dup := spent[k]; !dup {
+					spent[k] = spentBudget{hold: budgetHold{period: b.Period, unit: unit, resets: end},
+						used: int64(math.Round(used * 1e6)), limit: int64(math.Round(limit * 1e6))}
+				}
+			}
+		}
+	}
+	mt.meter.setBudgets(ws.Name, statuses)
+	mt.hold(ws.Name, spent)
 }
 
 // idle adds, for every priced pool, what its nodes cost since the last call

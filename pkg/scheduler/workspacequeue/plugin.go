@@ -16,6 +16,7 @@ import (
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/apis/config"
 	"github.com/carve-dev/carve/pkg/apis/config/validation"
+	"github.com/carve-dev/carve/pkg/scheduler/leader"
 )
 
 // Name is the plugin's name in the scheduler configuration.
@@ -66,6 +67,7 @@ func New(ctx context.Context, obj runtime.Object, handle fwk.Handle) (fwk.Plugin
 		pl.wake(logger, pl.tracker.setSpent(ws, spent))
 		pl.status.changed(ws)
 	}
+	pl.metering.projectsOf = pl.tracker.projectsOf
 	recorder := handle.EventRecorder()
 	pl.metering.event = func(regarding runtime.Object, eventType, reason, note string) {
 		recorder.Eventf(regarding, nil, eventType, reason, "Budget", note)
@@ -196,6 +198,9 @@ func (pl *WorkspaceQueue) applyWorkspace(logger klog.Logger, old, new any) error
 		return err
 	}
 	pl.wake(logger, pl.tracker.setWorkspace(ws))
+	if pl.metering.workspaces != nil {
+		pl.metering.budgetsOf(new, leader.Leading())
+	}
 	pl.status.changed(ws.Name)
 	return nil
 }

@@ -329,7 +329,14 @@ func (v verdict) budgetMessage(workspace string) string {
 
 // micros writes millionths as a decimal with at most 2 places.
 func micros(n int64) string {
-	return strconv.FormatFloat(float64(n)/1e6, 'f', -1, 64)
+	return twoPlaces(float64(n) / 1e6)
+}
+
+// twoPlaces writes v rounded to 2 decimal places, without trailing zeros.
+func twoPlaces(v float64) string {
+	out := strconv.FormatFloat(v, 'f', 2, 64)
+	out = strings.TrimRight(out, "0")
+	return strings.TrimSuffix(out, ".")
 }
 
 func ordinal(n int) string {

@@ -735,6 +735,19 @@ func (t *tracker) namespace(name string) identity {
 	return t.namespaces[name]
 }
 
+// projectsOf lists the namespaces of a workspace.
+func (t *tracker) projectsOf(workspace string) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for ns, id := range t.namespaces {
+		if id.workspace == workspace {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
 // workspaceNames lists the workspaces the tracker knows.
 func (t *tracker) workspaceNames() []string {
 	t.mu.Lock()

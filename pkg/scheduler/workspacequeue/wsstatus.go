@@ -271,8 +271,9 @@ func overBudgetCondition(budgets []carvev1.BudgetStatus, waiting int, generation
 		case carvev1.BudgetProject:
 			whose = "namespace " + b.Name
 		}
+		used, _ := strconv.ParseFloat(b.Used, 64)
 		spent = append(spent, fmt.Sprintf("the %s %s budget of %s is spent (%s/%s) until %s",
-			strings.ToLower(string(b.Period)), b.Unit, whose, b.Used, b.Limit, b.ResetsAt.UTC().Format("2006-01-02 15:04 MST")))
+			strings.ToLower(string(b.Period)), b.Unit, whose, twoPlaces(used), b.Limit, b.ResetsAt.UTC().Format("2006-01-02 15:04 MST")))
 	}
 	if len(spent) == 0 {
 		return c
