@@ -36,10 +36,48 @@ type statusWriter struct {
 	limiter  *rate.Limiter
 	now      func() time.Time
 
+	// estimates are the last wait estimates of each workspace, made at
+	// most every estimateEvery.
+	estimates map[string]estimated
+	// noEstimates leaves them out (tests of the rest of the message).
+	noEstimates bool
+
 	kick    chan struct{}
 	mu      sync.Mutex
 	dirty   map[string]bool
 	written map[types.UID]*written
+}
+
+// estimateEvery is how often a workspace's wait estimates are made again.
+const estimateEvery = 5 * time.Second
+
+type estimated struct {
+	at    time.Time
+	start map[types.UID]time.Time
+}
+
+// estimateOf is the expected start of a waiting pod, if there is one.
+func (s *statusWriter) estimateOf(ws string, uid types.UID, now time.Time) (time.Time, bool) {
+	if s.estimates == nil {
+		s.estimates = map[string]estimated{}
+	}
+	e, ok := s.estimates[ws]
+	if !ok || now.Sub(e.at) >= estimateEvery {
+		e = estimated{at: now, start: s.tracker.estimates(ws, lifetimes{configured: defaultLifetimes})}
+		s.estimates[ws] = e
+	}
+	t, ok := e.start[uid]
+	return t, ok
+}
+
+// withEstimate adds the expected start to a waiting pod's message, to the
+// next 5 minutes.
+func withEstimate(msg string, start, now time.Time) string {
+	if !start.After(now) {
+		return msg + "; expected to start within minutes"
+	}
+	r := start.UTC().Add(5*time.Minute - time.Nanosecond).Truncate(5 * time.Minute)
+	return msg + "; expected to start around " + r.Format("2006-01-02 15:04 MST")
 }
 
 // written is what the writer last wrote on a pod.
@@ -173,6 +211,11 @@ func (s *statusWriter) flushWorkspace(ctx context.Context, logger klog.Logger, w
 	now := s.now()
 	for _, w := range queue {
 		msg := w.verdict.message(ws, w.position)
+		if w.verdict.budget == nil && !s.noEstimates {
+			if start, ok := s.estimateOf(ws, w.pod.UID, now); ok {
+				msg = withEstimate(msg, start, now)
+			}
+		}
 		s.mu.Lock()
 		last := s.written[w.pod.UID]
 		if last == nil {

@@ -24,6 +24,7 @@ func TestStatusWriter(t *testing.T) {
 	w := newStatusWriter(client, rec, tr, &config.WorkspaceQueueArgs{
 		StatusUpdatesPerSecond: 100, StatusUpdateInterval: metav1.Duration{Duration: time.Minute}})
 	w.now = func() time.Time { return t0 }
+	w.noEstimates = true
 	tr.enqueue(run)
 	tr.enqueue(held)
 
@@ -89,6 +90,7 @@ func TestStatusWriterQuotaChangeAtOnce(t *testing.T) {
 		StatusUpdatesPerSecond: 100, StatusUpdateInterval: metav1.Duration{Duration: time.Minute}})
 	now := t0
 	w.now = func() time.Time { return now }
+	w.noEstimates = true
 	for _, p := range []*corev1.Pod{a, b, held} {
 		tr.enqueue(p)
 	}
@@ -126,5 +128,40 @@ func TestStatusWriterQuotaChangeAtOnce(t *testing.T) {
 	w.flush(ctx, logger)
 	if got, want := message(), "waiting for workspace ml quota: needs cpu 2, 1/2500m in use; 1st in queue"; got != want {
 		t.Errorf("message %q right after the quota was raised, want %q", got, want)
+	}
+}
+
+// TestStatusWriterEstimate: a waiting pod's message says when it is
+// expected to start: here when the running job, which has run 20 of the
+// 30 minutes a job is expected to take, ends.
+func TestStatusWriterEstimate(t *testing.T) {
+	ctx, logger := t.Context(), klog.Background()
+	tr := newTestTracker(ut.MakeWorkspace("ml", "small").Quota("1", "", "", -1).Obj())
+	run := bound(ut.MakePod("run", "alice").UID("uid-run").Workspace("ml", "").Workload(carvev1.WorkloadJob).
+		Created(t0.Add(-20*time.Minute)).Container("main", "1", "1Gi").Obj(), "node-1")
+	run.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(t0.Add(-20 * time.Minute))}}
+	held := pod("held", "alice", "", 1, "1")
+	client := fake.NewClientset(run, held)
+	w := newStatusWriter(client, events.NewFakeRecorder(10), tr, &config.WorkspaceQueueArgs{
+		StatusUpdatesPerSecond: 100, StatusUpdateInterval: metav1.Duration{Duration: time.Minute}})
+	w.now = func() time.Time { return t0 }
+	tr.observe(run)
+	tr.enqueue(held)
+	w.changed("ml")
+	w.flush(ctx, logger)
+	p, err := client.CoreV1().Pods("alice").Get(ctx, "held", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// t0 is 09:00; the job ends at 09:10.
+	want := "waiting for workspace ml quota: needs cpu 1, 1/1 in use; 1st in queue; expected to start around 2026-11-29 09:10 UTC"
+	if c := admittedCondition(p); c == nil || c.Message != want {
+		t.Errorf("condition %+v, want message %q", c, want)
+	}
+	if got := withEstimate("m", t0.Add(-time.Minute), t0); got != "m; expected to start within minutes" {
+		t.Errorf("an estimate in the past: %q", got)
+	}
+	if got := withEstimate("m", t0.Add(11*time.Minute), t0); got != "m; expected to start around 2026-11-29 09:15 UTC" {
+		t.Errorf("an estimate 11 minutes ahead: %q", got)
 	}
 }

@@ -23,7 +23,9 @@ type entry struct {
 	created                  time.Time
 	// seen is when the plugin first met the pod; garbage collection spares
 	// young entries the informer may not have caught up with.
-	seen     time.Time
+	seen time.Time
+	// started is when the pod was bound to a node (zero before).
+	started  time.Time
 	admitted bool
 	// verdict is why a waiting pod waits.
 	verdict verdict
@@ -47,6 +49,18 @@ type wsState struct {
 	classes    map[class]*classHeap
 	// spent are the scopes whose budget is spent (metering sets them).
 	spent map[scopeKey]spentBudget
+	// history are recent runs of the workspace's pods, by workload kind,
+	// and arrivals its recent new pods, for wait estimates.
+	history  map[string]*runs
+	arrivals []arrival
+}
+
+// arrival is a new pod of a workspace, for wait estimates.
+type arrival struct {
+	at            time.Time
+	pod           *corev1.Pod
+	team, project string
+	req           amounts
 }
 
 // spentBudget is a scope's spent budget as admission reads it.
@@ -216,6 +230,9 @@ func (t *tracker) enqueue(pod *corev1.Pod) (workspace string, admitted bool, v v
 		}
 		e = t.newEntry(pod)
 		t.add(e)
+		if e.workspace != "" {
+			t.ws(e.workspace).arrived(arrival{at: t.now(), pod: pod, team: e.team, project: e.project, req: e.req})
+		}
 	}
 	e.pod = pod
 	if e.admitted {
@@ -305,6 +322,9 @@ func (t *tracker) observe(pod *corev1.Pod) []*corev1.Pod {
 		t.add(e)
 	}
 	e.pod = pod
+	if pod.Spec.NodeName != "" && e.started.IsZero() {
+		e.started = boundAt(pod, t.now())
+	}
 	if p := ptr.Deref(pod.Spec.Priority, 0); p != e.priority {
 		// Priority is fixed at creation; should it ever change, a waiting
 		// pod moves to its new place in its class.
@@ -400,6 +420,21 @@ func (t *tracker) forget(pod *corev1.Pod) (workspace string, started []*corev1.P
 	e, ok := t.entries[pod.UID]
 	if !ok {
 		return "", nil
+	}
+	if e.admitted && !e.started.IsZero() && e.workspace != "" {
+		// How long it ran, for wait estimates.
+		w := t.ws(e.workspace)
+		if w.history == nil {
+			w.history = map[string]*runs{}
+		}
+		if d := endedAt(pod, now).Sub(e.started); d > 0 {
+			for _, key := range []string{kindOf(e.pod), historyKey(e.pod)} {
+				if w.history[key] == nil {
+					w.history[key] = &runs{}
+				}
+				w.history[key].add(d)
+			}
+		}
 	}
 	t.remove(e)
 	if e.workspace == "" {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,7 +205,7 @@ func waitBound(t *testing.T, ns, name string) string {
 }
 
 // waitWaiting waits until the pod carries carve's waiting condition with
-// message and returns the pod.
+// message (and maybe a wait estimate after it) and returns the pod.
 func waitWaiting(t *testing.T, ns, name, message string) *corev1.Pod {
 	t.Helper()
 	var pod *corev1.Pod
@@ -215,7 +216,9 @@ func waitWaiting(t *testing.T, ns, name, message string) *corev1.Pod {
 		}
 		pod = p
 		c := condition(p, carvev1.PodConditionAdmitted)
-		return c != nil && c.Status == corev1.ConditionFalse && c.Reason == carvev1.ReasonWaitingForQuota && c.Message == message, nil
+		// The message may end with the wait estimate, which depends on timing.
+		return c != nil && c.Status == corev1.ConditionFalse && c.Reason == carvev1.ReasonWaitingForQuota &&
+			(c.Message == message || strings.HasPrefix(c.Message, message+"; expected to start ")), nil
 	})
 	return pod
 }
