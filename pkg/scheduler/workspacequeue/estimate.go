@@ -32,7 +32,7 @@ const AnnotationExpectedDuration = "carve.dev/expected-duration"
 
 // estimateAtMost is the most waiting pods of a workspace that get an
 // estimate; the simulation is linear in them per admitted pod's end.
-const estimateAtMost = 2000
+const estimateAtMost = 1000
 
 // historySize is how many recent runs of each workload kind a workspace
 // remembers; minHistory how many it needs before they replace the
@@ -136,8 +136,10 @@ func (l lifetimes) remaining(pod *corev1.Pod, elapsed time.Duration, history []t
 const (
 	arrivalWindow  = time.Hour
 	arrivalsAtMost = 4096
-	// horizon is how far ahead the simulation expects arrivals.
-	horizon = 12 * time.Hour
+	// horizon is how far ahead the simulation expects arrivals, and
+	// recentAtMost the most of the last hour's it repeats.
+	horizon      = 12 * time.Hour
+	recentAtMost = 500
 )
 
 // arrived records a new pod and forgets arrivals older than the window.
@@ -204,6 +206,9 @@ func (t *tracker) estimates(workspace string, l lifetimes) map[types.UID]time.Ti
 			recent = append(recent, a)
 		}
 	}
+	if len(recent) > recentAtMost {
+		recent = recent[len(recent)-recentAtMost:]
+	}
 	for k := time.Duration(1); k*arrivalWindow <= horizon && len(recent) > 0; k++ {
 		for _, a := range recent {
 			at := a.at.Add(k * arrivalWindow)
@@ -259,7 +264,13 @@ func (t *tracker) estimates(workspace string, l lifetimes) map[types.UID]time.Ti
 	h.Write([]byte(workspace))
 	rng := rand.New(rand.NewPCG(h.Sum64(), 0))
 	starts := map[types.UID][]time.Time{}
-	for range simulations {
+	// Long queues get fewer simulations: the work of one grows with the
+	// square of the queue.
+	sims := simulations
+	if n := len(queued); n > 200 {
+		sims = max(3, simulations*200/n)
+	}
+	for range sims {
 		ends := make(endHeap, 0, len(admitted))
 		for _, r := range admitted {
 			p := r.sim
@@ -276,46 +287,61 @@ func (t *tracker) estimates(workspace string, l lifetimes) map[types.UID]time.Ti
 		left := len(waiting)
 		cur := now
 		next := 0 // the next of future to arrive (its end holds the arrival)
+		start := func(p *simPod) {
+			p.started = true
+			if p.uid != "" {
+				left--
+				starts[p.uid] = append(starts[p.uid], cur)
+			}
+			use.add(p.e.team, p.e.project, p.req)
+			p.end = cur.Add(l.draw(rng, p.pod, 0, historyOf(history, p.pod)))
+			heap.Push(&ends, p)
+		}
+		// After a pass over the waiting pods none of them fits, as in
+		// admitWaiting; an arrival then only needs its own check, and only
+		// an end (room freed) needs a pass.
+		pass := true
 		for left > 0 {
-			waiting = slices.DeleteFunc(waiting, func(p *simPod) bool { return p.started })
-			for _, p := range waiting {
-				if !decide(q, use, p.e.team, p.e.project, p.req).admit {
-					continue
+			if pass {
+				waiting = slices.DeleteFunc(waiting, func(p *simPod) bool { return p.started })
+				for _, p := range waiting {
+					if decide(q, use, p.e.team, p.e.project, p.req).admit {
+						start(p)
+					}
 				}
-				p.started = true
-				if p.uid != "" {
-					left--
-					starts[p.uid] = append(starts[p.uid], cur)
-				}
-				use.add(p.e.team, p.e.project, p.req)
-				p.end = cur.Add(l.draw(rng, p.pod, 0, historyOf(history, p.pod)))
-				heap.Push(&ends, p)
 			}
 			if left == 0 || (ends.Len() == 0 && next == len(future)) {
 				break
 			}
 			if next < len(future) && (ends.Len() == 0 || future[next].end.Before(ends[0].end)) {
-				// A pod arrives; it waits behind the others.
+				// A pod arrives: it starts if it fits, or waits behind the
+				// others.
 				cur = future[next].end
 				p := *future[next]
-				waiting = append(waiting, &p)
 				next++
+				if decide(q, use, p.e.team, p.e.project, p.req).admit {
+					start(&p)
+				} else {
+					waiting = append(waiting, &p)
+				}
+				pass = false
 				continue
 			}
 			p := heap.Pop(&ends).(*simPod)
 			cur = p.end
 			use.sub(p.e.team, p.e.project, p.req)
+			pass = true
 		}
 	}
 	out := make(map[types.UID]time.Time, len(starts))
 	for uid, ts := range starts {
-		if len(ts) < simulations/2+1 {
+		if len(ts) < sims/2+1 {
 			// It did not start in most simulations: no estimate.
 			continue
 		}
 		// Runs that never started count as later than every start.
 		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
-		out[uid] = ts[simulations/2]
+		out[uid] = ts[sims/2]
 	}
 	return out
 }

@@ -224,3 +224,37 @@ func BenchmarkEstimateAccuracy(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEstimates is the CPU of one workspace's wait estimates (the
+// status writer makes them at most every 5 s per workspace), with 100 pods
+// running and 100 or 1 000 waiting, next to queue(), the ordering the
+// writer already does on every flush.
+func BenchmarkEstimates(b *testing.B) {
+	for _, waiting := range []int{100, 1000} {
+		trk := newTracker(func() time.Time { return t0 })
+		trk.setWorkspace(ut.MakeWorkspace("ml", "small").Quota("100", "", "", -1).Obj())
+		addTestNamespaces(trk)
+		nss := []string{"alice", "bob", "nlp-1", "vision-1"}
+		for i := range 100 + waiting {
+			p := pod(fmt.Sprint("p", i), nss[i%len(nss)], "", i, "1")
+			p.Labels[carvev1.LabelWorkload] = string([]carvev1.Workload{carvev1.WorkloadSession, carvev1.WorkloadJob}[i%2])
+			trk.enqueue(p)
+			if i < 100 {
+				trk.observe(bound(p, "n"))
+			}
+		}
+		l := lifetimes{configured: defaultLifetimes}
+		b.Run(fmt.Sprintf("waiting=%d/estimates", waiting), func(b *testing.B) {
+			for b.Loop() {
+				if len(trk.estimates("ml", l)) == 0 {
+					b.Fatal("no estimates")
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("waiting=%d/queue", waiting), func(b *testing.B) {
+			for b.Loop() {
+				trk.queue("ml")
+			}
+		})
+	}
+}

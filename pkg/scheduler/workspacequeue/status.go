@@ -52,7 +52,7 @@ type statusWriter struct {
 const estimateEvery = 5 * time.Second
 
 type estimated struct {
-	at    time.Time
+	next  time.Time
 	start map[types.UID]time.Time
 }
 
@@ -62,8 +62,11 @@ func (s *statusWriter) estimateOf(ws string, uid types.UID, now time.Time) (time
 		s.estimates = map[string]estimated{}
 	}
 	e, ok := s.estimates[ws]
-	if !ok || now.Sub(e.at) >= estimateEvery {
-		e = estimated{at: now, start: s.tracker.estimates(ws, lifetimes{configured: defaultLifetimes})}
+	if !ok || !now.Before(e.next) {
+		began := time.Now()
+		e = estimated{start: s.tracker.estimates(ws, lifetimes{configured: defaultLifetimes})}
+		// Never more than 5 % of a core on a long queue's estimates.
+		e.next = now.Add(max(estimateEvery, 20*time.Since(began)))
 		s.estimates[ws] = e
 	}
 	t, ok := e.start[uid]
