@@ -37,8 +37,9 @@ func NewCommand(o Options) *cobra.Command {
 		Short: "Ask carve why a pod waits, what each workspace uses, and what you may run",
 		Long: `kubectl carve answers questions about carve's workspaces, quotas and node pools.
 
-  kubectl carve status            what each workspace, team and project holds of its quota; node pools and their cost
-  kubectl carve queue             the pods waiting for quota, in admission order
+  kubectl carve status            what each workspace, team and project holds of its quota and spent this month; budgets; node pools and their cost
+  kubectl carve cost              what each workspace, team, project, profile or kind used and cost this month
+  kubectl carve queue             the pods waiting for quota or a spent budget, in admission order
   kubectl carve why POD           why a pod (or a deployment's, job's or statefulset's pods) does not run
   kubectl carve profiles          the profiles pods of this namespace may pick`,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl carve"},
@@ -51,7 +52,7 @@ func NewCommand(o Options) *cobra.Command {
 	root.SetErr(o.ErrOut)
 	root.SetIn(o.In)
 	e.flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(newStatusCommand(e), newQueueCommand(e), newWhyCommand(e), newProfilesCommand(e))
+	root.AddCommand(newStatusCommand(e), newCostCommand(e), newQueueCommand(e), newWhyCommand(e), newProfilesCommand(e))
 	return root
 }
 

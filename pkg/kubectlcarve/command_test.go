@@ -19,7 +19,7 @@ func TestVersionAndFlags(t *testing.T) {
 		t.Errorf("--version printed %q", out.String())
 	}
 	// kubectl's kubeconfig flags, on every command.
-	for _, sub := range []string{"status", "queue", "why", "profiles"} {
+	for _, sub := range []string{"status", "cost", "queue", "why", "profiles"} {
 		c, _, err := cmd.Find([]string{sub})
 		if err != nil {
 			t.Fatal(err)
@@ -33,7 +33,7 @@ func TestVersionAndFlags(t *testing.T) {
 	if c, _, _ := cmd.Find([]string{"queue"}); c.Flag("all-namespaces") == nil || c.Flag("all-namespaces").Shorthand != "A" {
 		t.Error("queue has no -A")
 	}
-	for _, args := range [][]string{{"status", "-o", "wide"}, {"why"}, {"status", "extra"}} {
+	for _, args := range [][]string{{"status", "-o", "wide"}, {"why"}, {"status", "extra"}, {"cost", "--by", "namespace"}, {"cost", "--team", "t", "--by", "kind"}, {"cost", "--since", "30d"}} {
 		c := NewCommand(Options{IOStreams: genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out}})
 		c.SetArgs(append([]string{"--kubeconfig", "/nonexistent"}, args...))
 		if err := c.Execute(); err == nil {

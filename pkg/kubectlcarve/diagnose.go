@@ -65,7 +65,7 @@ func diagnosePod(ctx context.Context, c client.Client, pod *corev1.Pod) (Answer,
 		}
 		return a, nil
 	}
-	if ad := podCondition(pod, carvev1.PodConditionAdmitted); ad != nil && ad.Status == corev1.ConditionFalse && ad.Reason == carvev1.ReasonWaitingForQuota {
+	if ad := podCondition(pod, carvev1.PodConditionAdmitted); ad != nil && ad.Status == corev1.ConditionFalse && holds(ad.Reason) {
 		return waitingAnswer(ctx, c, a, pod, ad)
 	}
 	if s := podCondition(pod, corev1.PodScheduled); s != nil && s.Status == corev1.ConditionFalse && s.Reason == corev1.PodReasonUnschedulable {
@@ -102,13 +102,24 @@ func schedulerOf(pod *corev1.Pod) string {
 }
 
 // waitingAnswer is the answer for a pod held for quota, with the pods
-// ahead of it in its workspace's queue. A user who may not list the
-// workspace's pods in every namespace sees those of the pod's own.
+// ahead of it in its workspace's queue, or for a spent budget. A user who
+// may not list the workspace's pods in every namespace sees those of the
+// pod's own.
 func waitingAnswer(ctx context.Context, c client.Client, a Answer, pod *corev1.Pod, cond *corev1.PodCondition) (Answer, error) {
 	w, ok := ParseWaiting(cond.Message)
 	a.Case = CaseWaitingForQuota
 	a.Waiting = &WaitingAnswer{Waiting: w, Parsed: ok, Message: cond.Message, Since: cond.LastTransitionTime, Ahead: []PodRef{}}
 	ref := pod.Namespace + "/" + pod.Name
+	if cond.Reason == carvev1.ReasonOverBudget || w.Budget != nil {
+		a.Case = CaseOverBudget
+		if !ok || w.Budget == nil {
+			a.Waiting.Parsed = false
+			a.Summary = fmt.Sprintf("pod %s waits for a spent budget to reset.", ref)
+			return a, nil
+		}
+		a.Summary = fmt.Sprintf("pod %s waits for a budget: %s is spent until %s.", ref, w.BudgetName(), w.Budget.Resets())
+		return a, nil
+	}
 	switch {
 	case !ok:
 		a.Summary = fmt.Sprintf("pod %s waits for quota.", ref)

@@ -1,7 +1,9 @@
 package kubectlcarve
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -74,13 +76,18 @@ func TestWaitingPodsOrder(t *testing.T) {
 	pod := func(ns, name, ws, msg string) corev1.Pod {
 		p := ut.MakePod(name, ns).Workspace(ws, "").Obj()
 		if msg != "" {
-			p.Status.Conditions = []corev1.PodCondition{{Type: carvev1.PodConditionAdmitted, Status: corev1.ConditionFalse, Reason: carvev1.ReasonWaitingForQuota, Message: msg}}
+			reason := carvev1.ReasonWaitingForQuota
+			if strings.Contains(msg, "budget") {
+				reason = carvev1.ReasonOverBudget
+			}
+			p.Status.Conditions = []corev1.PodCondition{{Type: carvev1.PodConditionAdmitted, Status: corev1.ConditionFalse, Reason: reason, Message: msg}}
 		}
 		return *p
 	}
 	msg := func(ws, pos string) string {
 		return "waiting for workspace " + ws + " quota: needs cpu 1, 2/2 in use; " + pos + " in queue"
 	}
+	budgetMsg := "waiting for the daily budget of workspace b: 0/0 cost used; it resets at 2026-12-05 00:00 UTC; running pods keep running"
 	never := "waiting for workspace b quota: needs gpu 8, more than the whole quota of 4: ask an admin to raise it or pick a smaller profile"
 	got := waitingPods([]corev1.Pod{
 		pod("n1", "b-never", "b", never),
@@ -90,17 +97,46 @@ func TestWaitingPodsOrder(t *testing.T) {
 		pod("n1", "a-1", "a", msg("a", "1st")),
 		pod("n2", "b-1", "b", msg("b", "1st")),
 		pod("n3", "other", "c", "a message of another version"),
+		pod("n0", "b-budget", "b", budgetMsg),
 	})
 	var names []string
 	for _, p := range got {
 		names = append(names, p.Name)
 	}
-	want := []string{"a-1", "a-3", "b-1", "b-2", "b-never", "other"}
+	want := []string{"a-1", "a-3", "b-1", "b-2", "b-budget", "b-never", "other"}
 	if diff := cmp.Diff(want, names); diff != "" {
 		t.Errorf("order (-want +got):\n%s", diff)
 	}
 	if last := got[len(got)-1]; last.Parsed || last.Workspace != "c" {
 		t.Errorf("unparsed message: %+v, want Parsed false and the pod's workspace label", last)
+	}
+	if b := got[4]; b.Reason != carvev1.ReasonOverBudget || b.Waiting.Budget == nil || b.Waiting.Short() != "workspace: daily cost budget 0/0 used, resets 2026-12-05 00:00 UTC" {
+		t.Errorf("pod over budget: %+v", b)
+	}
+}
+
+// TestOverBudgetAnswer: a pod held by a spent budget is answered from its
+// condition alone, parsed or not.
+func TestOverBudgetAnswer(t *testing.T) {
+	for msg, want := range map[string]string{
+		"waiting for the weekly budget of team vision in workspace ml: 40/40 gpuHours used; it resets at 2026-12-07 00:00 UTC; running pods keep running": "pod n/p waits for a budget: the weekly gpuHours budget of team vision in workspace ml is spent until 2026-12-07 00:00 UTC.",
+		"a budget message of another version": "pod n/p waits for a spent budget to reset.",
+	} {
+		p := ut.MakePod("p", "n").Workspace("ml", "vision").Obj()
+		cond := corev1.PodCondition{Type: carvev1.PodConditionAdmitted, Status: corev1.ConditionFalse, Reason: carvev1.ReasonOverBudget, Message: msg}
+		p.Status.Conditions = []corev1.PodCondition{cond}
+		a, err := diagnosePod(t.Context(), nil, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Case != CaseOverBudget || a.Summary != want || a.Waiting.Parsed != (a.Waiting.Budget != nil) {
+			t.Errorf("%q: case %s, summary %q, parsed %v", msg, a.Case, a.Summary, a.Waiting.Parsed)
+		}
+		var out strings.Builder
+		printAnswer(&out, &a, func(time.Time) string { return "<age>" })
+		if !strings.Contains(out.String(), "It starts when the budget resets") && a.Waiting.Parsed {
+			t.Errorf("printed:\n%s", out.String())
+		}
 	}
 }
 

@@ -24,12 +24,14 @@ type QueueReport struct {
 	Pods []QueuedPod `json:"pods"`
 }
 
-// QueuedPod is a pod that carve-scheduler holds for quota
-// (carve.dev/Admitted=False, reason WaitingForQuota).
+// QueuedPod is a pod that carve-scheduler holds for quota or a spent budget
+// (carve.dev/Admitted=False, reason WaitingForQuota or OverBudget).
 type QueuedPod struct {
 	Workspace string `json:"workspace"`
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
+	// Reason is the condition's: WaitingForQuota or OverBudget.
+	Reason string `json:"reason"`
 	// Profile is the pod's carve.dev/profile label.
 	Profile string `json:"profile,omitempty"`
 	// Requests is what the pod asks for in all (the condition names only
@@ -52,10 +54,11 @@ func newQueueCommand(e *env) *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{
 		Use:   "queue [-w WORKSPACE | -n NAMESPACE | -A]",
-		Short: "The pods waiting for quota, in the order carve-scheduler admits them",
-		Long: `The pods waiting for quota (carve.dev/Admitted=False, WaitingForQuota), sorted by workspace and
-their place in its queue. Without flags, those of the current namespace; -w lists a workspace's
-across its namespaces, -A every workspace's.`,
+		Short: "The pods waiting for quota or a spent budget, in the order carve-scheduler admits them",
+		Long: `The pods waiting for quota or for a spent budget (carve.dev/Admitted=False, reason
+WaitingForQuota or OverBudget), sorted by workspace and their place in its queue; pods held by a
+budget have no place and come last. Without flags, those of the current namespace; -w lists a
+workspace's across its namespaces, -A every workspace's.`,
 		Example: `  kubectl carve queue -n ml-alice
   kubectl carve queue -w ml-team
   kubectl carve queue -A -o yaml`,
@@ -121,14 +124,14 @@ func listWaiting(ctx context.Context, c client.Client, ns, workspace string) ([]
 	return waitingPods(pods.Items), nil
 }
 
-// waitingPods picks the pods that wait for quota and sorts them by
-// workspace, then place (pods without a place last), then name.
+// waitingPods picks the pods that wait for quota or a budget and sorts them
+// by workspace, then place (pods without a place last), then name.
 func waitingPods(pods []corev1.Pod) []QueuedPod {
 	out := []QueuedPod{}
 	for i := range pods {
 		p := &pods[i]
 		c := podCondition(p, carvev1.PodConditionAdmitted)
-		if c == nil || c.Status != corev1.ConditionFalse || c.Reason != carvev1.ReasonWaitingForQuota || p.DeletionTimestamp != nil {
+		if c == nil || c.Status != corev1.ConditionFalse || !holds(c.Reason) || p.DeletionTimestamp != nil {
 			continue
 		}
 		w, ok := ParseWaiting(c.Message)
@@ -136,6 +139,7 @@ func waitingPods(pods []corev1.Pod) []QueuedPod {
 			Workspace: w.Workspace,
 			Namespace: p.Namespace,
 			Name:      p.Name,
+			Reason:    c.Reason,
 			Profile:   p.Labels[carvev1.LabelProfile],
 			Requests:  requestsOf(p),
 			Waiting:   w,
@@ -165,6 +169,12 @@ func waitingPods(pods []corev1.Pod) []QueuedPod {
 	return out
 }
 
+// holds is true for the reasons of carve.dev/Admitted=False that hold a pod
+// before the scheduling queue.
+func holds(reason string) bool {
+	return reason == carvev1.ReasonWaitingForQuota || reason == carvev1.ReasonOverBudget
+}
+
 func podCondition(p *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition {
 	for i := range p.Status.Conditions {
 		if p.Status.Conditions[i].Type == t {
@@ -176,7 +186,7 @@ func podCondition(p *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition
 
 func printQueue(w io.Writer, r *QueueReport, age ageFunc) error {
 	if len(r.Pods) == 0 {
-		_, err := fmt.Fprintln(w, "No pods wait for quota.")
+		_, err := fmt.Fprintln(w, "No pods wait for quota or a budget.")
 		return err
 	}
 	t := newTable(w, "WORKSPACE", "POSITION", "NAMESPACE", "POD", "PROFILE", "NEEDS", "WAITING FOR", "AGE")
@@ -185,8 +195,11 @@ func printQueue(w io.Writer, r *QueueReport, age ageFunc) error {
 		if p.Waiting.Position > 0 {
 			pos = strconv.Itoa(p.Waiting.Position)
 		}
-		if p.Parsed {
+		switch {
+		case p.Parsed:
 			reason = p.Waiting.Short()
+		case p.Reason == carvev1.ReasonOverBudget:
+			reason = "over budget: " + p.Message
 		}
 		t.row(p.Workspace, pos, p.Namespace, p.Name, p.Profile, p.Requests.String(), reason, age(p.Created.Time))
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
@@ -31,6 +32,28 @@ type WorkspaceReport struct {
 	ProjectCount int32         `json:"projectCount"`
 	Teams        []ScopeReport `json:"teams,omitempty"`
 	Projects     []ScopeReport `json:"projects,omitempty"`
+	// SpendPeriod is the month (UTC) the spend is of, e.g. "2026-12";
+	// empty before carve-scheduler has metered the workspace.
+	SpendPeriod string `json:"spendPeriod,omitempty"`
+	// Budgets are status.budgets: how much of each budget is used.
+	Budgets []BudgetReport `json:"budgets,omitempty"`
+}
+
+// BudgetReport is one budget of a workspace and how much of it is used this
+// period (status.budgets, written by carve-scheduler).
+type BudgetReport struct {
+	// Scope is Workspace, Team or Project; Name the team or project.
+	Scope string `json:"scope"`
+	Name  string `json:"name,omitempty"`
+	// Period is Day, Week or Month; Unit cpuHours, gpuHours or cost.
+	Period string `json:"period"`
+	Unit   string `json:"unit"`
+	// Used and Limit are decimals in Unit.
+	Used     string      `json:"used"`
+	Limit    string      `json:"limit"`
+	ResetsAt metav1.Time `json:"resetsAt"`
+	// Spent is true once Used reaches Limit: new pods of the scope wait.
+	Spent bool `json:"spent"`
 }
 
 // ScopeReport is what a workspace, team or project holds and waits for.
@@ -48,6 +71,9 @@ type ScopeReport struct {
 	// Exhausted lists the resources of this scope's own quota that one of
 	// its pods waits for (teams and projects only).
 	Exhausted []string `json:"exhausted,omitempty"`
+	// Spend is what its pods cost this month, to the cent (status.spend;
+	// the workspace's is status.summary.spend); empty when not metered.
+	Spend string `json:"spend,omitempty"`
 }
 
 // Usage is what admitted pods request of one resource, and the cap; Quota
@@ -88,7 +114,7 @@ func newStatusCommand(e *env) *cobra.Command {
 	var projects bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "What each workspace, team and project holds of its quota; node pools, their sizes and cost",
+		Short: "What each workspace, team and project holds of its quota and spent this month; budgets; node pools, their sizes and cost",
 		Example: `  kubectl carve status
   kubectl carve status -w ml-team --projects
   kubectl carve status -o json`,
@@ -145,11 +171,25 @@ func buildStatus(wss []carvev1.Workspace, pools []carvev1.NodePool) *StatusRepor
 			ScopeReport:  scopeReport("", "", ws.Spec.Quota, ws.Status.Admitted, ws.Status.Waiting, nil),
 			ProjectCount: ws.Status.ProjectCount,
 		}
+		w.Spend = ws.Status.Summary.Spend
+		var teamSpend, projectSpend map[string]string
+		if sp := ws.Status.Spend; sp != nil {
+			w.SpendPeriod = sp.Period
+			teamSpend, projectSpend = costs(sp.Teams), costs(sp.Projects)
+		}
 		for _, t := range ws.Status.Teams {
-			w.Teams = append(w.Teams, scopeReport(t.Name, "", t.Quota, t.Admitted, t.Waiting, t.Exhausted))
+			s := scopeReport(t.Name, "", t.Quota, t.Admitted, t.Waiting, t.Exhausted)
+			s.Spend = spendOf(teamSpend, t.Name)
+			w.Teams = append(w.Teams, s)
 		}
 		for _, p := range ws.Status.Projects {
-			w.Projects = append(w.Projects, scopeReport(p.Name, p.Team, p.Quota, p.Admitted, p.Waiting, p.Exhausted))
+			s := scopeReport(p.Name, p.Team, p.Quota, p.Admitted, p.Waiting, p.Exhausted)
+			s.Spend = spendOf(projectSpend, p.Name)
+			w.Projects = append(w.Projects, s)
+		}
+		for _, b := range ws.Status.Budgets {
+			w.Budgets = append(w.Budgets, BudgetReport{Scope: string(b.Scope), Name: b.Name, Period: string(b.Period), Unit: b.Unit,
+				Used: b.Used, Limit: b.Limit, ResetsAt: b.ResetsAt, Spent: b.Spent})
 		}
 		sort.Slice(w.Teams, func(i, j int) bool { return w.Teams[i].Name < w.Teams[j].Name })
 		sort.Slice(w.Projects, func(i, j int) bool { return w.Projects[i].Name < w.Projects[j].Name })
@@ -195,6 +235,48 @@ func scopeReport(name, team string, q *carvev1.Quota, used carvev1.ResourceUsage
 	}
 }
 
+// costs are the cost of each team's or project's pods, to the cent; a
+// team or project that ran none this month costs "0.00".
+func costs(spend []carvev1.NamedSpend) map[string]string {
+	out := map[string]string{}
+	for _, s := range spend {
+		out[s.Name] = cents(s.Cost)
+	}
+	return out
+}
+
+// spendOf is name's in spend (from costs): "0.00" when it ran nothing
+// this month; "" when the workspace is not metered (spend is nil).
+func spendOf(spend map[string]string, name string) string {
+	if spend == nil {
+		return ""
+	}
+	if s, ok := spend[name]; ok {
+		return s
+	}
+	return "0.00"
+}
+
+// cents is a decimal money string to 2 places, as status.summary.spend.
+func cents(v string) string {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return v
+	}
+	return strconv.FormatFloat(f, 'f', 2, 64)
+}
+
+// twoPlaces is a decimal to at most 2 places, trailing zeros dropped, as
+// the scheduler's messages write budgets: "0", "12.5", "40".
+func twoPlaces(v string) string {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return v
+	}
+	out := strconv.FormatFloat(f, 'f', 2, 64)
+	return strings.TrimSuffix(strings.TrimRight(out, "0"), ".")
+}
+
 // amount is q as a string, "0" when unset.
 func amount(q resource.Quantity) string { return q.String() }
 
@@ -202,10 +284,10 @@ func printStatus(w io.Writer, r *StatusReport, projects bool) error {
 	if len(r.Workspaces) == 0 {
 		fmt.Fprintln(w, "No workspaces.")
 	} else {
-		t := newTable(w, "WORKSPACE", "SCOPE", "CPU", "MEMORY", "GPU", "PODS", "WAITING", "PROJECTS", "EXHAUSTED")
+		t := newTable(w, "WORKSPACE", "SCOPE", "CPU", "MEMORY", "GPU", "PODS", "WAITING", "SPEND", "PROJECTS", "EXHAUSTED")
 		for _, ws := range r.Workspaces {
 			t.row(ws.Name, "workspace", ws.CPU.String(), ws.Memory.String(), ws.GPU.String(), ws.Pods.String(),
-				strconv.Itoa(int(ws.Waiting)), strconv.Itoa(int(ws.ProjectCount)), "")
+				strconv.Itoa(int(ws.Waiting)), ws.Spend, strconv.Itoa(int(ws.ProjectCount)), "")
 			for _, tm := range ws.Teams {
 				n := 0
 				for _, p := range ws.Projects {
@@ -214,16 +296,19 @@ func printStatus(w io.Writer, r *StatusReport, projects bool) error {
 					}
 				}
 				t.row(ws.Name, "team/"+tm.Name, tm.CPU.String(), tm.Memory.String(), tm.GPU.String(), tm.Pods.String(),
-					strconv.Itoa(int(tm.Waiting)), strconv.Itoa(n), strings.Join(tm.Exhausted, ","))
+					strconv.Itoa(int(tm.Waiting)), tm.Spend, strconv.Itoa(n), strings.Join(tm.Exhausted, ","))
 			}
 			if projects {
 				for _, p := range ws.Projects {
 					t.row(ws.Name, "project/"+p.Name, p.CPU.String(), p.Memory.String(), p.GPU.String(), p.Pods.String(),
-						strconv.Itoa(int(p.Waiting)), "", strings.Join(p.Exhausted, ","))
+						strconv.Itoa(int(p.Waiting)), p.Spend, "", strings.Join(p.Exhausted, ","))
 				}
 			}
 		}
 		if err := t.flush(); err != nil {
+			return err
+		}
+		if err := printBudgets(w, r.Workspaces); err != nil {
 			return err
 		}
 	}
@@ -237,6 +322,32 @@ func printStatus(w io.Writer, r *StatusReport, projects bool) error {
 		t.row(p.Name, p.Role, p.Platform, strconv.Itoa(int(p.MinSize)), strconv.Itoa(int(p.MaxSize)),
 			strconv.Itoa(int(p.CurrentSize)), strconv.Itoa(int(p.TargetSize)), strconv.Itoa(int(p.ReadySize)),
 			p.PricePerHour, p.CostPerHour)
+	}
+	return t.flush()
+}
+
+// printBudgets is the table of every workspace's budgets, when any has one.
+func printBudgets(w io.Writer, wss []WorkspaceReport) error {
+	var t *table
+	for _, ws := range wss {
+		for _, b := range ws.Budgets {
+			if t == nil {
+				fmt.Fprintln(w)
+				t = newTable(w, "WORKSPACE", "BUDGET", "PERIOD", "UNIT", "USED", "RESETS", "SPENT")
+			}
+			scope := strings.ToLower(b.Scope)
+			if b.Name != "" {
+				scope += "/" + b.Name
+			}
+			spent := "no"
+			if b.Spent {
+				spent = "yes: new pods wait"
+			}
+			t.row(ws.Name, scope, b.Period, b.Unit, twoPlaces(b.Used)+"/"+b.Limit, b.ResetsAt.UTC().Format(resetLayout)+" UTC", spent)
+		}
+	}
+	if t == nil {
+		return nil
 	}
 	return t.flush()
 }

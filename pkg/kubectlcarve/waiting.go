@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Scope is the quota a waiting pod waits for.
@@ -22,10 +25,12 @@ const (
 )
 
 // Waiting is what the message of carve-scheduler's carve.dev/Admitted=False
-// condition (reason WaitingForQuota) says. The scheduler writes it from one
-// format (pkg/scheduler/workspacequeue, verdict.message), e.g.
+// condition (reason WaitingForQuota or OverBudget) says. The scheduler
+// writes it from one format (pkg/scheduler/workspacequeue, verdict.message),
+// e.g.
 //
 //	waiting for the project quota of namespace ml-alice in workspace ml-team: needs cpu 1, 2/2 in use; 1st in queue
+//	waiting for the daily budget of team vision in workspace ml-team: 40/40 gpuHours used; it resets at 2026-12-05 00:00 UTC; running pods keep running
 type Waiting struct {
 	// Scope is the quota that is short.
 	Scope Scope `json:"scope"`
@@ -48,9 +53,33 @@ type Waiting struct {
 	// waits until an admin raises it (InUse is then not said).
 	NeverFits bool `json:"neverFits,omitempty"`
 	// Position is the pod's 1-based place in its workspace's queue; 0 when
-	// the message gives none (a pod that never fits, ScopeNamespace).
+	// the message gives none (a pod that never fits, ScopeNamespace, a
+	// budget).
 	Position int `json:"position,omitempty"`
+	// Budget is the spent budget the pod waits for (reason OverBudget);
+	// Resource, Need, InUse and Quota are then empty.
+	Budget *BudgetWait `json:"budget,omitempty"`
 }
+
+// BudgetWait is a spent budget of the pod's workspace, team or project.
+type BudgetWait struct {
+	// Period is the budget's: Day, Week or Month.
+	Period string `json:"period"`
+	// Unit is what it counts: cpuHours, gpuHours or cost.
+	Unit string `json:"unit"`
+	// Used and Limit are decimals in Unit, used rounded to 2 places.
+	Used  string `json:"used"`
+	Limit string `json:"limit"`
+	// ResetsAt is when the period ends and the pod may start (to the
+	// minute, as the message says it).
+	ResetsAt metav1.Time `json:"resetsAt"`
+}
+
+// periodWords are the budget periods as the message says them.
+var periodWords = map[string]string{"daily": "Day", "weekly": "Week", "monthly": "Month"}
+
+// resetLayout is how the message writes a budget's reset time, in UTC.
+const resetLayout = "2006-01-02 15:04"
 
 // Names are DNS labels or label values and amounts are quantities: neither
 // has spaces, and the separators of the format (":" after a name, "," and
@@ -58,6 +87,8 @@ type Waiting struct {
 const (
 	namePat   = `([^\s:;,/]+)`
 	amountPat = `([^\s,;/]+)`
+	// decimalPat is a budget's amount: "40", "0.5", "12.34".
+	decimalPat = `((?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?)`
 )
 
 var (
@@ -65,6 +96,9 @@ var (
 		`|the project quota of namespace ` + namePat + ` in workspace ` + namePat + `): needs (cpu|memory|gpu|pods) ` + amountPat +
 		`(?:, more than the whole quota of ` + amountPat + `: ask an admin to raise it or pick a smaller profile` +
 		`|, ` + amountPat + `/` + amountPat + ` in use(?:; ([1-9][0-9]{0,8})(st|nd|rd|th) in queue)?)$`)
+	budgetRE = regexp.MustCompile(`^waiting for the (daily|weekly|monthly) budget of (?:workspace ` + namePat + `|team ` + namePat + ` in workspace ` + namePat +
+		`|namespace ` + namePat + ` in workspace ` + namePat + `): ` + decimalPat + `/` + decimalPat + ` (cpuHours|gpuHours|cost) used; it resets at ` +
+		`([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}) UTC; running pods keep running$`)
 	unseenRE = regexp.MustCompile(`^waiting for carve-scheduler to see namespace ` + namePat + `, which tells the pod's workspace; this takes a moment$`)
 )
 
@@ -74,6 +108,9 @@ var (
 func ParseWaiting(msg string) (w Waiting, ok bool) {
 	if m := unseenRE.FindStringSubmatch(msg); m != nil {
 		return Waiting{Scope: ScopeNamespace, Namespace: m[1]}, true
+	}
+	if m := budgetRE.FindStringSubmatch(msg); m != nil {
+		return parseBudget(m)
 	}
 	m := waitingRE.FindStringSubmatch(msg)
 	if m == nil {
@@ -103,6 +140,57 @@ func ParseWaiting(msg string) (w Waiting, ok bool) {
 	return w, true
 }
 
+// parseBudget reads budgetRE's submatches.
+func parseBudget(m []string) (Waiting, bool) {
+	var w Waiting
+	switch {
+	case m[2] != "":
+		w = Waiting{Scope: ScopeWorkspace, Workspace: m[2]}
+	case m[3] != "":
+		w = Waiting{Scope: ScopeTeam, Team: m[3], Workspace: m[4]}
+	default:
+		w = Waiting{Scope: ScopeProject, Namespace: m[5], Workspace: m[6]}
+	}
+	resets, err := time.Parse(resetLayout, m[10])
+	if err != nil {
+		return Waiting{}, false
+	}
+	w.Budget = &BudgetWait{Period: periodWords[m[1]], Unit: m[9], Used: m[7], Limit: m[8], ResetsAt: metav1.NewTime(resets)}
+	return w, true
+}
+
+// BudgetName says which budget, e.g. "the daily cost budget of team vision
+// in workspace ml-team".
+func (w Waiting) BudgetName() string {
+	if w.Budget == nil {
+		return ""
+	}
+	return fmt.Sprintf("the %s %s budget of %s", periodWord(w.Budget.Period), w.Budget.Unit, w.whose())
+}
+
+func (w Waiting) whose() string {
+	switch w.Scope {
+	case ScopeTeam:
+		return fmt.Sprintf("team %s in workspace %s", w.Team, w.Workspace)
+	case ScopeProject:
+		return fmt.Sprintf("namespace %s in workspace %s", w.Namespace, w.Workspace)
+	}
+	return "workspace " + w.Workspace
+}
+
+// periodWord is "daily" for Day.
+func periodWord(period string) string {
+	for word, p := range periodWords {
+		if p == period {
+			return word
+		}
+	}
+	return period
+}
+
+// Resets is when a budget resets, as the message writes it.
+func (b *BudgetWait) Resets() string { return b.ResetsAt.UTC().Format(resetLayout) + " UTC" }
+
 // QuotaName says which quota, e.g. "the project quota of namespace ml-alice".
 func (w Waiting) QuotaName() string {
 	switch w.Scope {
@@ -129,6 +217,9 @@ func (w Waiting) Short() string {
 		scope = "team " + w.Team
 	case ScopeProject:
 		scope = "project " + w.Namespace
+	}
+	if b := w.Budget; b != nil {
+		return fmt.Sprintf("%s: %s %s budget %s/%s used, resets %s", scope, periodWord(b.Period), b.Unit, b.Used, b.Limit, b.Resets())
 	}
 	if w.NeverFits {
 		return fmt.Sprintf("%s: %s %s > quota %s, never fits", scope, w.Resource, w.Need, w.Quota)

@@ -2,17 +2,32 @@ package kubectlcarve
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // schedulerMessage writes w in the format of carve-scheduler's
 // verdict.message (pkg/scheduler/workspacequeue/quota.go), which
 // pkg/scheduler/workspacequeue's TestMessagesParse holds this parser to.
 func schedulerMessage(w Waiting) string {
+	if bw := w.Budget; bw != nil {
+		whose := "workspace " + w.Workspace
+		switch w.Scope {
+		case ScopeTeam:
+			whose = "team " + w.Team + " in workspace " + w.Workspace
+		case ScopeProject:
+			whose = "namespace " + w.Namespace + " in workspace " + w.Workspace
+		}
+		period := map[string]string{"Day": "daily", "Week": "weekly", "Month": "monthly"}[bw.Period]
+		return fmt.Sprintf("waiting for the %s budget of %s: %s/%s %s used; it resets at %s; running pods keep running",
+			period, whose, bw.Used, bw.Limit, bw.Unit, bw.ResetsAt.UTC().Format("2006-01-02 15:04 MST"))
+	}
 	var b strings.Builder
 	switch w.Scope {
 	case ScopeNamespace:
@@ -72,6 +87,30 @@ func TestParseWaiting(t *testing.T) {
 			want: Waiting{Scope: ScopeNamespace, Namespace: "ml-new"},
 			ok:   true,
 		},
+		{
+			msg: "waiting for the daily budget of team vision in workspace ml-team: 40/40 gpuHours used; it resets at 2026-12-05 00:00 UTC; running pods keep running",
+			want: Waiting{Scope: ScopeTeam, Team: "vision", Workspace: "ml-team",
+				Budget: &BudgetWait{Period: "Day", Unit: "gpuHours", Used: "40", Limit: "40", ResetsAt: metav1.NewTime(time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC))}},
+			ok: true,
+		},
+		{
+			msg: "waiting for the monthly budget of workspace w: 2000.5/2000 cost used; it resets at 2027-01-01 00:00 UTC; running pods keep running",
+			want: Waiting{Scope: ScopeWorkspace, Workspace: "w",
+				Budget: &BudgetWait{Period: "Month", Unit: "cost", Used: "2000.5", Limit: "2000", ResetsAt: metav1.NewTime(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))}},
+			ok: true,
+		},
+		{
+			msg: "waiting for the weekly budget of namespace ml-alice in workspace ml-team: 0/0 cpuHours used; it resets at 2026-12-07 00:00 UTC; running pods keep running",
+			want: Waiting{Scope: ScopeProject, Namespace: "ml-alice", Workspace: "ml-team",
+				Budget: &BudgetWait{Period: "Week", Unit: "cpuHours", Used: "0", Limit: "0", ResetsAt: metav1.NewTime(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))}},
+			ok: true,
+		},
+		// Not the scheduler's budgets: an unknown period or unit, a month
+		// 13, trailing zeros.
+		{msg: "waiting for the hourly budget of workspace w: 0/0 cost used; it resets at 2026-12-07 00:00 UTC; running pods keep running"},
+		{msg: "waiting for the daily budget of workspace w: 0/0 memoryHours used; it resets at 2026-12-07 00:00 UTC; running pods keep running"},
+		{msg: "waiting for the daily budget of workspace w: 0/0 cost used; it resets at 2026-13-07 00:00 UTC; running pods keep running"},
+		{msg: "waiting for the daily budget of workspace w: 1.50/2 cost used; it resets at 2026-12-07 00:00 UTC; running pods keep running"},
 		// Not the scheduler's: a wrong ordinal, a leading zero, an
 		// unknown resource, a trailing word.
 		{msg: "waiting for workspace w quota: needs cpu 1, 2/2 in use; 2st in queue"},
@@ -100,6 +139,7 @@ func TestShort(t *testing.T) {
 		"waiting for team vision quota in workspace ml-team: needs gpu 1, 4/4 in use; 2nd in queue":                                            "team vision: gpu 4/4 in use",
 		"waiting for workspace ml-team quota: needs gpu 8, more than the whole quota of 4: ask an admin to raise it or pick a smaller profile": "workspace: gpu 8 > quota 4, never fits",
 		"waiting for carve-scheduler to see namespace ml-new, which tells the pod's workspace; this takes a moment":                            "namespace ml-new not seen by carve-scheduler yet",
+		"waiting for the daily budget of workspace w: 0/0 cost used; it resets at 2026-12-05 00:00 UTC; running pods keep running":             "workspace: daily cost budget 0/0 used, resets 2026-12-05 00:00 UTC",
 	} {
 		w, ok := ParseWaiting(msg)
 		if !ok {
@@ -157,7 +197,21 @@ func FuzzParseWaiting(f *testing.F) {
 		case 3:
 			want = Waiting{Scope: ScopeNamespace, Namespace: other}
 		}
-		if want.Scope != ScopeNamespace {
+		if want.Scope != ScopeNamespace && (scope/8)%2 == 1 {
+			// A budget's amounts as the scheduler writes them: millionths
+			// to at most 2 places, trailing zeros dropped.
+			dec := func(n int64) string {
+				if n < 0 {
+					n = -n
+				}
+				out := strconv.FormatFloat(float64(n%(1<<50))/1e6, 'f', 2, 64)
+				return strings.TrimSuffix(strings.TrimRight(out, "0"), ".")
+			}
+			resets := time.Unix(int64(pos%100_000_000)*60, 0).UTC()
+			want = Waiting{Scope: want.Scope, Workspace: want.Workspace, Team: want.Team, Namespace: want.Namespace,
+				Budget: &BudgetWait{Period: []string{"Day", "Week", "Month"}[int(scope/16)%3], Unit: []string{"cpuHours", "gpuHours", "cost"}[int(need%3+3)%3],
+					Used: dec(used), Limit: dec(max), ResetsAt: metav1.NewTime(resets)}}
+		} else if want.Scope != ScopeNamespace {
 			if (scope/4)%2 == 1 {
 				want.NeverFits = true
 			} else {

@@ -35,6 +35,9 @@ const (
 	CaseNoPods Case = "NoPods"
 	// CaseWaitingForQuota: carve-scheduler holds the pod for quota.
 	CaseWaitingForQuota Case = "WaitingForQuota"
+	// CaseOverBudget: carve-scheduler holds the pod because a budget of its
+	// workspace, team or project is spent.
+	CaseOverBudget Case = "OverBudget"
 	// CaseUnschedulable: admitted, but no node fits it.
 	CaseUnschedulable Case = "Unschedulable"
 	// CaseRunning: bound to a node (Running, or its containers starting).
@@ -80,7 +83,7 @@ type Denial struct {
 	LastSeen metav1.Time `json:"lastSeen"`
 }
 
-// WaitingAnswer is a pod held for quota.
+// WaitingAnswer is a pod held for quota or a spent budget (Waiting.Budget).
 type WaitingAnswer struct {
 	Waiting
 	// Parsed is false when the condition's message has a format this
@@ -152,10 +155,11 @@ func newWhyCommand(e *env) *cobra.Command {
 	var out outputFlag
 	cmd := &cobra.Command{
 		Use:   "why (POD | TYPE/NAME)",
-		Short: "Why a pod does not run: refused, waiting for quota, waiting for a node, or running",
+		Short: "Why a pod does not run: refused, waiting for quota or a budget, waiting for a node, or running",
 		Long: `Why a pod does not run, in one answer: carve's webhook refuses its owner's pods, it waits for
-quota (which quota, what is in use, its place and who is ahead), no node fits it (what its node
-pools do about it), or it runs (on which node and pool).
+quota (which quota, what is in use, its place and who is ahead), a budget of its workspace, team
+or project is spent (which, what is used, when it resets), no node fits it (what its node pools
+do about it), or it runs (on which node and pool).
 
 POD may be a pod's name or the start of one (the pods of a Deployment are web-...). TYPE/NAME
 is deployment/NAME, statefulset/NAME, job/NAME, replicaset/NAME or pod/NAME. A name that is
@@ -512,6 +516,18 @@ func printAnswer(w io.Writer, a *Answer, age ageFunc) {
 			fmt.Fprintf(w, "  (only namespace %s's pods are visible to you: others of the workspace may be ahead too)\n", wt.Visible)
 		}
 		fmt.Fprintln(w, "  It starts once that quota has room: when a pod it counts finishes or is deleted, or an admin raises the quota.")
+	case CaseOverBudget:
+		wt := a.Waiting
+		if !wt.Parsed {
+			line("Message", wt.Message)
+			break
+		}
+		b := wt.Budget
+		line("Budget", wt.BudgetName())
+		line("Used", fmt.Sprintf("%s/%s %s %s", b.Used, b.Limit, b.Unit, map[string]string{"Day": "today", "Week": "this week", "Month": "this month"}[b.Period]))
+		line("Resets", b.Resets())
+		line("Waiting", age(wt.Since.Time))
+		fmt.Fprintf(w, "  It starts when the budget resets, or once an admin raises it (spec.budgets of workspace %s); running pods keep running.\n", wt.Workspace)
 	case CaseUnschedulable:
 		u := a.Unschedulable
 		line("Needs", u.Requests.String())

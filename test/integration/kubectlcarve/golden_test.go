@@ -2,10 +2,13 @@ package kubectlcarve_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,14 +16,48 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/kubectlcarve"
 	"github.com/carve-dev/carve/test/framework"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata with what the commands print")
 
-// timestamps in -o json|yaml output change every run.
-var timestamps = regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z`)
+var (
+	// timestamps in -o json|yaml output change every run, and so do the
+	// dates budgets reset at and the month of the spend.
+	timestamps = regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z`)
+	dates      = regexp.MustCompile(`\b\d{4}-\d{2}-\d{2} (\d{2}:\d{2} UTC)`)
+	months     = regexp.MustCompile(`\b\d{4}-\d{2}\b`)
+	// spend is every amount of spend, which grows while pods run: the
+	// status's to the cent, cost's to 1e-6 (TestCost checks their values).
+	spend     = regexp.MustCompile(`\b\d+\.(\d{2}|\d{6})\b`)
+	spendJSON = regexp.MustCompile(`"spend": "\d+\.\d{2}"`)
+)
+
+// hashes masks the digits of each amount of spend, so that tables keep
+// their widths: 0.012345 is #.######.
+func hashes(s string) string {
+	return spend.ReplaceAllStringFunc(s, func(n string) string {
+		return strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return '#'
+			}
+			return r
+		}, n)
+	})
+}
+
+// maskSpend masks the amounts of spend in the text before the node pools'
+// table (whose prices are fixed).
+func maskSpend(out string) string {
+	head, pools, found := strings.Cut(out, "\nNODEPOOL ")
+	head = hashes(head)
+	if found {
+		return head + "\nNODEPOOL " + pools
+	}
+	return head
+}
 
 // carve runs `kubectl carve args...` in-process against the test cluster,
 // as kubectl would run the plugin, with ages printed as <age>.
@@ -36,17 +73,26 @@ func carve(t *testing.T, args ...string) (string, error) {
 	if errOut.Len() > 0 {
 		t.Logf("stderr of kubectl carve %s:\n%s", strings.Join(args, " "), errOut.String())
 	}
-	return timestamps.ReplaceAllString(out.String(), "<time>"), err
+	masked := timestamps.ReplaceAllString(out.String(), "<time>")
+	masked = dates.ReplaceAllString(masked, "YYYY-MM-DD $1")
+	return months.ReplaceAllString(masked, "YYYY-MM"), err
 }
 
 // golden compares what `kubectl carve args...` prints with
 // testdata/<name>.golden, whose first line is the command.
 func golden(t *testing.T, name string, args ...string) {
 	t.Helper()
+	goldenMasked(t, name, func(s string) string { return s }, args...)
+}
+
+// goldenMasked is golden with mask applied to what the command prints.
+func goldenMasked(t *testing.T, name string, mask func(string) string, args ...string) {
+	t.Helper()
 	out, err := carve(t, args...)
 	if err != nil {
 		t.Fatalf("kubectl carve %s: %v", strings.Join(args, " "), err)
 	}
+	out = mask(out)
 	got := "$ kubectl carve " + strings.Join(args, " ") + "\n" + out
 	path := filepath.Join("testdata", name+".golden")
 	if *update {
@@ -65,9 +111,9 @@ func golden(t *testing.T, name string, args ...string) {
 }
 
 func TestStatus(t *testing.T) {
-	golden(t, "status", "status")
-	golden(t, "status-projects", "status", "-w", "ml-team", "--projects")
-	golden(t, "status-json", "status", "-o", "json")
+	goldenMasked(t, "status", maskSpend, "status")
+	goldenMasked(t, "status-projects", maskSpend, "status", "-w", "ml-team", "--projects")
+	goldenMasked(t, "status-json", func(s string) string { return spendJSON.ReplaceAllStringFunc(s, hashes) }, "status", "-o", "json")
 }
 
 func TestQueue(t *testing.T) {
@@ -76,6 +122,7 @@ func TestQueue(t *testing.T) {
 	golden(t, "queue-all", "queue", "-A")
 	golden(t, "queue-empty", "queue", "-n", "ml-bob")
 	golden(t, "queue-yaml", "queue", "-n", "ml-alice", "-o", "yaml")
+	golden(t, "queue-over-budget", "queue", "-w", "capped")
 }
 
 func TestWhy(t *testing.T) {
@@ -87,6 +134,9 @@ func TestWhy(t *testing.T) {
 	golden(t, "why-waiting", "why", "nb-4", "-n", "ml-alice")
 	golden(t, "why-waiting-first", "why", "nb-3", "-n", "ml-alice")
 	golden(t, "why-waiting-json", "why", "nb-4", "-n", "ml-alice", "-o", "json")
+	// (b') Held by a spent budget.
+	golden(t, "why-over-budget", "why", "nb", "-n", "ds-carol")
+	golden(t, "why-over-budget-json", "why", "nb", "-n", "ds-carol", "-o", "json")
 	// (c) Admitted, no node fits: the pool scales up, or is at its max.
 	golden(t, "why-unschedulable-scaling", "why", "train", "-n", "ml-bob")
 	golden(t, "why-unschedulable-max", "why", "pod/wide", "-n", "ml-bob")
@@ -124,7 +174,7 @@ func TestDocsShowGoldens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"status", "status-projects", "queue-workspace", "why-denied", "why-waiting",
+	for _, name := range []string{"status", "status-projects", "cost", "cost-team", "queue-workspace", "queue-over-budget", "why-denied", "why-waiting", "why-over-budget",
 		"why-unschedulable-scaling", "why-unschedulable-max", "why-running", "why-not-managed", "profiles"} {
 		g, err := os.ReadFile(filepath.Join("testdata", name+".golden"))
 		if err != nil {
@@ -132,6 +182,111 @@ func TestDocsShowGoldens(t *testing.T) {
 		}
 		if !strings.Contains(string(doc), "```\n"+string(g)+"```\n") {
 			t.Errorf("docs/kubectl-carve.md does not show testdata/%s.golden as it is", name)
+		}
+	}
+}
+
+func TestCost(t *testing.T) {
+	goldenMasked(t, "cost", hashes, "cost")
+	goldenMasked(t, "cost-team", hashes, "cost", "-w", "ml-team", "--by", "team")
+	goldenMasked(t, "cost-json", hashes, "cost", "-w", "ml-team", "--by", "project", "-o", "json")
+	for _, args := range [][]string{{"cost", "--by", "namespace"}, {"cost", "--team", "vision", "--by", "kind"}, {"cost", "--since", "30d"}, {"cost", "-w", "nope"}} {
+		if out, err := carve(t, args...); err == nil {
+			t.Errorf("kubectl carve %s: no error, printed\n%s", strings.Join(args, " "), out)
+		}
+	}
+}
+
+// TestCostNumbers checks the amounts the goldens mask: ml-alice's two
+// notebooks (1 CPU and 2Gi each) run on cpu-0, a node of 16 CPUs and 64Gi
+// at 0.68 an hour, and nothing else of ml-team runs.
+func TestCostNumbers(t *testing.T) {
+	const price, cpus, gib = 0.68, 16, 64
+	cpuRate := price * 0.031611 / (cpus*0.031611 + gib*0.004237)
+	memRate := price * 0.004237 / (cpus*0.031611 + gib*0.004237)
+	num := func(s string) float64 {
+		t.Helper()
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatalf("%q is not a number: %v", s, err)
+		}
+		return v
+	}
+	// check holds one row's amounts to the notebooks' requests and the
+	// node's rates (each amount is rounded to 1e-6).
+	check := func(what string, cpu, mem, gpu, cost float64) {
+		t.Helper()
+		if cpu <= 0 {
+			t.Errorf("%s: %v core-hours, want some", what, cpu)
+		}
+		if math.Abs(mem-2*cpu) > 2e-6 || gpu != 0 {
+			t.Errorf("%s: %v GiB-hours and %v GPU-hours for %v core-hours, want twice as many GiB-hours and none of GPUs", what, mem, gpu, cpu)
+		}
+		if want := cpu*cpuRate + mem*memRate; math.Abs(cost-want) > 2e-6 {
+			t.Errorf("%s: cost %v for %v core-hours and %v GiB-hours, want %v", what, cost, cpu, mem, want)
+		}
+	}
+
+	// Rows and total only: carve masks the times (meteredUntil).
+	var r struct {
+		Rows  []kubectlcarve.CostRow
+		Total carvev1.SpendAmounts
+	}
+	// Enough use that rounding to 1e-6 is 1 % of the cost at most: 0.005
+	// core-hours, 9 s of the two notebooks.
+	for start := time.Now(); ; time.Sleep(time.Second) {
+		out, err := carve(t, "cost", "--by", "project", "-o", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v in\n%s", err, out)
+		}
+		if num(r.Total.CPUHours) >= 0.005 {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatalf("after a minute, still under 0.005 core-hours:\n%s", out)
+		}
+	}
+	if len(r.Rows) != 1 || r.Rows[0].Workspace != "ml-team" || r.Rows[0].Name != "ml-alice" {
+		t.Fatalf("rows %+v, want ml-team's ml-alice alone", r.Rows)
+	}
+	a := r.Rows[0].SpendAmounts
+	check("ml-alice", num(a.CPUHours), num(a.MemoryGiBHours), num(a.GPUHours), num(a.Cost))
+	if r.Total != a {
+		t.Errorf("total %+v of the one row %+v", r.Total, a)
+	}
+
+	// The table: every row as above, and TOTAL their sum.
+	out, err := carve(t, "cost", "--by", "kind")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum [4]float64
+	var total []string
+	rows := 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) != 6 || (f[0] != "ml-team" && f[0] != "TOTAL") {
+			continue // the notes under the table
+		}
+		if f[0] == "TOTAL" {
+			total = f[2:]
+			continue
+		}
+		rows++
+		check("kind "+f[1], num(f[2]), num(f[3]), num(f[4]), num(f[5]))
+		for i := range sum {
+			sum[i] += num(f[2+i])
+		}
+	}
+	if rows == 0 || total == nil {
+		t.Fatalf("no rows or no TOTAL in\n%s", out)
+	}
+	for i := range sum {
+		if math.Abs(num(total[i])-sum[i]) > 1e-9 {
+			t.Errorf("TOTAL column %d is %s, the rows sum to %v:\n%s", i, total[i], sum[i], out)
 		}
 	}
 }

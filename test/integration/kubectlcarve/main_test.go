@@ -9,8 +9,12 @@
 // and namespace ml-bob (team nlp, no team quota), whose GPU pod waits for
 // a node of pool gpu (scaling up), whose 15-CPU pod fits no node of pool
 // cpu (at its maxSize), and whose Deployment's pods carve's webhook
-// refuses (a profile the workspace does not allow). carve-cloudprovider
-// does not run: the test writes the NodePools' status as it would.
+// refuses (a profile the workspace does not allow). Team nlp has a weekly
+// budget of 10 GPU-hours, unused. Workspace capped (namespace ds-carol) has
+// a daily budget of 0: it is spent from the start and holds its notebook.
+// carve-scheduler meters every second, so the spend of ml-alice's running
+// notebooks shows at once. carve-cloudprovider does not run: the test
+// writes the NodePools' status as it would.
 package kubectlcarve_test
 
 import (
@@ -84,11 +88,13 @@ func scene(ctx context.Context) error {
 		return err
 	}
 	stop, err := carvetest.StartScheduler(ctx, cluster.Dir, cluster.Kubeconfig, config, func(cfg map[string]any) {
-		// Positions are written at once, so the scene settles quickly.
+		// Positions are written at once, so the scene settles quickly, and
+		// running pods are metered every second.
 		for _, p := range cfg["profiles"].([]any) {
 			for _, pc := range p.(map[string]any)["pluginConfig"].([]any) {
 				if pc := pc.(map[string]any); pc["name"] == "WorkspaceQueue" {
 					pc["args"].(map[string]any)["statusUpdateInterval"] = "0s"
+					pc["args"].(map[string]any)["meteringInterval"] = "1s"
 				}
 			}
 		}
@@ -109,9 +115,12 @@ func scene(ctx context.Context) error {
 		ut.MakeNodePool("gpu", carvev1.NodePoolRoleGPU, 0, 2, "8", "32Gi").Capacity("nvidia.com/gpu", "1").Price("1.006").
 			Taint("nvidia.com/gpu", "", corev1.TaintEffectNoSchedule).TemplateLabel("nvidia.com/gpu.product", "NVIDIA-A10G").Obj(),
 		small, gpu1, wide,
-		ut.MakeWorkspace("ml-team", "small", "gpu-1", "wide", "missing").Quota("24", "96Gi", "1", 20).TeamQuota("vision", "2", "", "", -1).Obj(),
+		ut.MakeWorkspace("ml-team", "small", "gpu-1", "wide", "missing").Quota("24", "96Gi", "1", 20).TeamQuota("vision", "2", "", "", -1).
+			Budget(carvev1.BudgetTeam, "nlp", carvev1.BudgetWeek, "gpuHours", "10").Obj(),
+		ut.MakeWorkspace("capped", "small").Budget(carvev1.BudgetWorkspace, "", carvev1.BudgetDay, "cost", "0").Obj(),
 		ut.MakeNamespace("ml-alice", "ml-team", "vision"),
 		ut.MakeNamespace("ml-bob", "ml-team", "nlp"),
+		ut.MakeNamespace("ds-carol", "capped", ""),
 		ut.MakeNamespace("plain", "", ""),
 	} {
 		if err := cl.Create(ctx, obj); err != nil {
@@ -134,7 +143,7 @@ func scene(ctx context.Context) error {
 	if _, err := cluster.WaitNodeReady(ctx, node); err != nil {
 		return err
 	}
-	for _, ns := range []string{"ml-alice", "ml-bob", "plain"} {
+	for _, ns := range []string{"ml-alice", "ml-bob", "ds-carol", "plain"} {
 		if err := poll(ctx, "default ServiceAccount in "+ns, func(ctx context.Context) (bool, error) {
 			var sa corev1.ServiceAccount
 			return cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: "default"}, &sa) == nil, nil
@@ -208,18 +217,42 @@ func scene(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	// Workspace capped's budget is spent: its notebook waits for the day's
+	// end.
+	if err := createPod(ctx, "ds-carol", "nb", ""); err != nil {
+		return err
+	}
+	if err := waitPod(ctx, "ds-carol", "nb", "over budget", func(p *corev1.Pod) bool {
+		c := condition(p, carvev1.PodConditionAdmitted)
+		return c != nil && c.Status == corev1.ConditionFalse && c.Reason == carvev1.ReasonOverBudget
+	}); err != nil {
+		return err
+	}
 	// A pod carve does not manage: no scheduler runs for it.
 	if err := createPod(ctx, "plain", "hello", ""); err != nil {
 		return err
 	}
-	// The workspace's status has caught up with all of it.
-	return poll(ctx, "workspace ml-team status", func(ctx context.Context) (bool, error) {
+	// The workspaces' status has caught up with all of it, spend and
+	// budgets included.
+	if err := poll(ctx, "workspace ml-team status", func(ctx context.Context) (bool, error) {
 		var ws carvev1.Workspace
 		if err := cl.Get(ctx, client.ObjectKey{Name: "ml-team"}, &ws); err != nil {
 			return false, err
 		}
 		s := ws.Status
-		return s.Waiting == 2 && s.Admitted.Pods == 4 && s.ProjectCount == 2 && len(s.Teams) == 2 && len(s.Projects) == 2, nil
+		return s.Waiting == 2 && s.Admitted.Pods == 4 && s.ProjectCount == 2 && len(s.Teams) == 2 && len(s.Projects) == 2 &&
+			s.Spend != nil && s.Spend.Total.CPUHours != "0.000000" && len(s.Spend.Projects) == 1 && len(s.Budgets) == 1, nil
+	}); err != nil {
+		return err
+	}
+	return poll(ctx, "workspace capped status", func(ctx context.Context) (bool, error) {
+		var ws carvev1.Workspace
+		if err := cl.Get(ctx, client.ObjectKey{Name: "capped"}, &ws); err != nil {
+			return false, err
+		}
+		s := ws.Status
+		return s.ProjectCount == 1 && len(s.Budgets) == 1 && s.Budgets[0].Spent &&
+			meta.IsStatusConditionTrue(s.Conditions, carvev1.WorkspaceOverBudget), nil
 	})
 }
 
