@@ -189,7 +189,7 @@ func printQueue(w io.Writer, r *QueueReport, age ageFunc) error {
 		_, err := fmt.Fprintln(w, "No pods wait for quota or a budget.")
 		return err
 	}
-	t := newTable(w, "WORKSPACE", "POSITION", "NAMESPACE", "POD", "PROFILE", "NEEDS", "WAITING FOR", "AGE")
+	t := newTable(w, "WORKSPACE", "POSITION", "NAMESPACE", "POD", "PROFILE", "NEEDS", "WAITING FOR", "EXPECTED START", "AGE")
 	for _, p := range r.Pods {
 		pos, reason := "", p.Message
 		if p.Waiting.Position > 0 {
@@ -201,7 +201,7 @@ func printQueue(w io.Writer, r *QueueReport, age ageFunc) error {
 		case p.Reason == carvev1.ReasonOverBudget:
 			reason = "over budget: " + p.Message
 		}
-		t.row(p.Workspace, pos, p.Namespace, p.Name, p.Profile, p.Requests.String(), reason, age(p.Created.Time))
+		t.row(p.Workspace, pos, p.Namespace, p.Name, p.Profile, p.Requests.String(), reason, p.Waiting.Expected(), age(p.Created.Time))
 	}
 	return t.flush()
 }

@@ -59,6 +59,23 @@ type Waiting struct {
 	// Budget is the spent budget the pod waits for (reason OverBudget);
 	// Resource, Need, InUse and Quota are then empty.
 	Budget *BudgetWait `json:"budget,omitempty"`
+	// ExpectedStart is carve-scheduler's estimate of when the pod starts
+	// (to 5 minutes), StartsSoon that it expects it within minutes; both
+	// unset when the message gives no estimate.
+	ExpectedStart *metav1.Time `json:"expectedStart,omitempty"`
+	StartsSoon    bool         `json:"startsSoon,omitempty"`
+}
+
+// Expected is the estimate as a table shows it: "within minutes",
+// "2026-12-04 15:10 UTC", or "".
+func (w Waiting) Expected() string {
+	switch {
+	case w.StartsSoon:
+		return "within minutes"
+	case w.ExpectedStart != nil:
+		return w.ExpectedStart.UTC().Format(resetLayout) + " UTC"
+	}
+	return ""
 }
 
 // BudgetWait is a spent budget of the pod's workspace, team or project.
@@ -95,7 +112,8 @@ var (
 	waitingRE = regexp.MustCompile(`^waiting for (?:workspace ` + namePat + ` quota|team ` + namePat + ` quota in workspace ` + namePat +
 		`|the project quota of namespace ` + namePat + ` in workspace ` + namePat + `): needs (cpu|memory|gpu|pods) ` + amountPat +
 		`(?:, more than the whole quota of ` + amountPat + `: ask an admin to raise it or pick a smaller profile` +
-		`|, ` + amountPat + `/` + amountPat + ` in use(?:; ([1-9][0-9]{0,8})(st|nd|rd|th) in queue)?)$`)
+		`|, ` + amountPat + `/` + amountPat + ` in use(?:; ([1-9][0-9]{0,8})(st|nd|rd|th) in queue)?` +
+		`(?:; expected to start (?:(within minutes)|around ([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}) UTC))?)$`)
 	budgetRE = regexp.MustCompile(`^waiting for the (daily|weekly|monthly) budget of (?:workspace ` + namePat + `|team ` + namePat + ` in workspace ` + namePat +
 		`|namespace ` + namePat + ` in workspace ` + namePat + `): ` + decimalPat + `/` + decimalPat + ` (cpuHours|gpuHours|cost) used; it resets at ` +
 		`([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}) UTC; running pods keep running$`)
@@ -136,6 +154,17 @@ func ParseWaiting(msg string) (w Waiting, ok bool) {
 			return Waiting{}, false
 		}
 		w.Position = n
+	}
+	switch {
+	case m[13] != "":
+		w.StartsSoon = true
+	case m[14] != "":
+		at, err := time.Parse(resetLayout, m[14])
+		if err != nil {
+			return Waiting{}, false
+		}
+		t := metav1.NewTime(at.UTC())
+		w.ExpectedStart = &t
 	}
 	return w, true
 }

@@ -48,6 +48,12 @@ func schedulerMessage(w Waiting) string {
 	if w.Position > 0 {
 		fmt.Fprintf(&b, "; %s in queue", ordinal(w.Position))
 	}
+	switch {
+	case w.StartsSoon:
+		b.WriteString("; expected to start within minutes")
+	case w.ExpectedStart != nil:
+		fmt.Fprintf(&b, "; expected to start around %s", w.ExpectedStart.UTC().Format("2006-01-02 15:04 MST"))
+	}
 	return b.String()
 }
 
@@ -216,6 +222,13 @@ func FuzzParseWaiting(f *testing.F) {
 				want.NeverFits = true
 			} else {
 				want.InUse, want.Position = amt(used), int(pos%1_000_000)
+				switch (scope / 64) % 3 {
+				case 1:
+					want.StartsSoon = true
+				case 2:
+					at := metav1.NewTime(time.Unix(int64(pos%100_000_000)*300, 0).UTC())
+					want.ExpectedStart = &at
+				}
 			}
 		}
 		m := schedulerMessage(want)

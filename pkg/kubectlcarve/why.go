@@ -501,6 +501,9 @@ func printAnswer(w io.Writer, a *Answer, age ageFunc) {
 		if wt.Position > 0 {
 			line("Place", ordinal(wt.Position)+" in the queue of workspace "+wt.Workspace)
 		}
+		if e := wt.Waiting.Expected(); e != "" {
+			line("Expected", "to start "+map[bool]string{true: "", false: "around "}[wt.StartsSoon]+e+" (carve-scheduler's estimate)")
+		}
 		line("Waiting", age(wt.Since.Time))
 		var ahead []string
 		for _, p := range wt.Ahead {
