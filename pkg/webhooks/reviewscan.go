@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"encoding/json"
+	"strings"
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
@@ -186,10 +187,16 @@ func (s *scanner) elements(i int, bad *bool) bool {
 
 // stringToken consumes a string at s.off and returns it with its quotes;
 // plain says it has no escapes and is valid UTF-8, so its bytes are its
-// value.
+// value; simple says its only escapes are of one byte (\" \\ \/ \b \f \n
+// \r \t) and it is valid UTF-8 otherwise, so unescape can decode it.
 func (s *scanner) stringToken() (raw []byte, plain, ok bool) {
+	raw, plain, _, ok = s.stringTokenSimple()
+	return raw, plain, ok
+}
+
+func (s *scanner) stringTokenSimple() (raw []byte, plain, simple, ok bool) {
 	start, i := s.off, s.off+1
-	plain = true
+	plain, simple = true, true
 	ascii := true
 	for i < len(s.data) {
 		c := s.data[i]
@@ -197,33 +204,35 @@ func (s *scanner) stringToken() (raw []byte, plain, ok bool) {
 		case c == '"':
 			s.off = i + 1
 			raw = s.data[start:s.off]
-			if !ascii && plain {
-				plain = utf8.Valid(raw)
+			if !ascii && (plain || simple) {
+				valid := utf8.Valid(raw)
+				plain, simple = plain && valid, simple && valid
 			}
-			return raw, plain, true
+			return raw, plain, simple, true
 		case c == '\\':
 			plain = false
 			if i+1 >= len(s.data) {
-				return nil, false, false
+				return nil, false, false, false
 			}
 			switch s.data[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
+				simple = false
 				if i+6 > len(s.data) {
-					return nil, false, false
+					return nil, false, false, false
 				}
 				for _, h := range s.data[i+2 : i+6] {
 					if !isHex(h) {
-						return nil, false, false
+						return nil, false, false, false
 					}
 				}
 				i += 6
 			default:
-				return nil, false, false
+				return nil, false, false, false
 			}
 		case c < 0x20:
-			return nil, false, false
+			return nil, false, false, false
 		default:
 			if c >= utf8.RuneSelf {
 				ascii = false
@@ -231,7 +240,7 @@ func (s *scanner) stringToken() (raw []byte, plain, ok bool) {
 			i++
 		}
 	}
-	return nil, false, false
+	return nil, false, false, false
 }
 
 func isHex(c byte) bool {
@@ -338,15 +347,45 @@ func (s *scanner) str(dst *string) bool {
 	default:
 		return false
 	}
-	raw, plain, ok := s.stringToken()
-	if !ok {
+	raw, plain, simple, ok := s.stringTokenSimple()
+	switch {
+	case !ok:
 		return false
-	}
-	if plain {
+	case plain:
 		*dst = intern(raw[1 : len(raw)-1])
 		return true
+	case simple:
+		*dst = unescape(raw[1 : len(raw)-1])
+		return true
 	}
-	return json.Unmarshal(raw, dst) == nil
+	return json.Unmarshal(raw, dst) == nil // \u escapes, invalid UTF-8
+}
+
+// unescape decodes a string whose only escapes are of one byte (the
+// carve.dev/applied annotation is JSON, its quotes escaped).
+func unescape(b []byte) string {
+	var out strings.Builder
+	out.Grow(len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c == '\\' {
+			i++
+			switch c = b[i]; c {
+			case 'b':
+				c = '\b'
+			case 'f':
+				c = '\f'
+			case 'n':
+				c = '\n'
+			case 'r':
+				c = '\r'
+			case 't':
+				c = '\t'
+			}
+		}
+		out.WriteByte(c)
+	}
+	return out.String()
 }
 
 // strPtr decodes a string into a new *dst; null makes *dst nil.

@@ -151,7 +151,7 @@ func scanSeeds(f *testing.F) {
 	f.Add([]byte(real + " \n\t"))
 	f.Add([]byte(real + "x"))
 	f.Add([]byte(strings.Replace(real, `"containers":[`, `"containers":[null,`, 1)))
-	f.Add([]byte(strings.Replace(real, `"labels":{`, `"labels":{"a":null,"b":"\u00e9\n\"\\\/\ud83d\ude00\ud800x","n\u0061me":"é","`+"\xff"+`":"`+"\xfe"+`",`, 1)))
+	f.Add([]byte(strings.Replace(real, `"labels":{`, `"labels":{"a":null,"b":"\u00e9\n\"\\\/\ud83d\ude00\ud800x","n\u0061me":"é","c":"a\"b\\c\/d\b\f\n\r\té","d":"\t`+"\xff"+`","`+"\xff"+`":"`+"\xfe"+`",`, 1)))
 	env := func(pod string) []byte {
 		return []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","namespace":"alice","object":` + pod + `}}`)
 	}
