@@ -281,9 +281,5 @@ func applyMetadata(pod *corev1.Pod, t *Target, res profileResources, opts Option
 	if opts.PodLevelResources {
 		a.Mode = ModePod
 	}
-	b, err := json.Marshal(a)
-	if err != nil {
-		panic(fmt.Sprintf("encoding %T: %v", a, err)) // plain data: cannot fail
-	}
-	pod.Annotations[carvev1.AnnotationApplied] = string(b)
+	pod.Annotations[carvev1.AnnotationApplied] = string(a.appendJSON(make([]byte, 0, 256)))
 }
