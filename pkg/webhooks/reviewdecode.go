@@ -14,11 +14,12 @@ import (
 	"github.com/carve-dev/carve/pkg/podcontract"
 )
 
-// Decoding is most of what a pod review costs: a pod is 4-6 KiB of JSON,
+// Decoding was most of what a pod review cost: a pod is 4-6 KiB of JSON,
 // and the contract reads a tenth of it. decodeReview reads a review in one
-// pass and keeps only what podcontract.Trim keeps of its pods; the decision
-// is the same as on the whole pod (FuzzTrim), and FuzzTrimmedDecode holds
-// this decoder to Trim.
+// pass (scanReview, reviewscan.go) and keeps only what podcontract.Trim
+// keeps of its pods; the decision is the same as on the whole pod
+// (FuzzTrim), and FuzzTrimmedDecode and FuzzScanReview hold this decoder to
+// Trim.
 
 // podReview is a decoded pod AdmissionReview.
 type podReview struct {
