@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
+	"github.com/carve-dev/carve/pkg/util/semantic"
 )
 
 // LabelGPUProduct is the node label a GPU profile's product is matched on.
@@ -113,28 +114,28 @@ func Check(pod *corev1.Pod, ns *corev1.Namespace, l Lookup, opts Options) error 
 // (equality.Semantic.DeepEqual). Admit copies the pod and writes only the
 // fields compared here, so the rest are equal by construction; comparing
 // two whole pods by reflection was a quarter of what a validating review
-// cost. FuzzAdmit holds this to DeepEqual.
+// cost, and comparing even these fields by reflection a sixth (package
+// semantic compares them by hand). FuzzAdmit holds this to DeepEqual.
 func admittedAs(want, pod *corev1.Pod) bool {
-	s := equality.Semantic
 	a, b := &want.Spec, &pod.Spec
 	if len(a.Containers) != len(b.Containers) || len(a.InitContainers) != len(b.InitContainers) {
 		return false
 	}
 	for i := range a.Containers {
-		if !s.DeepEqual(a.Containers[i].Resources, b.Containers[i].Resources) {
+		if !semantic.Requirements(&a.Containers[i].Resources, &b.Containers[i].Resources) {
 			return false
 		}
 	}
 	for i := range a.InitContainers {
-		if !s.DeepEqual(a.InitContainers[i].Resources, b.InitContainers[i].Resources) {
+		if !semantic.Requirements(&a.InitContainers[i].Resources, &b.InitContainers[i].Resources) {
 			return false
 		}
 	}
 	return a.SchedulerName == b.SchedulerName && a.PriorityClassName == b.PriorityClassName &&
-		s.DeepEqual(want.Labels, pod.Labels) && s.DeepEqual(want.Annotations, pod.Annotations) &&
-		s.DeepEqual(a.NodeSelector, b.NodeSelector) && s.DeepEqual(a.Affinity, b.Affinity) &&
-		s.DeepEqual(a.Tolerations, b.Tolerations) && s.DeepEqual(a.Resources, b.Resources) &&
-		s.DeepEqual(a.Priority, b.Priority) && s.DeepEqual(a.PreemptionPolicy, b.PreemptionPolicy)
+		semantic.StringMaps(want.Labels, pod.Labels) && semantic.StringMaps(want.Annotations, pod.Annotations) &&
+		semantic.StringMaps(a.NodeSelector, b.NodeSelector) && semantic.Affinity(a.Affinity, b.Affinity) &&
+		semantic.Tolerations(a.Tolerations, b.Tolerations) && semantic.Requirements(a.Resources, b.Resources) &&
+		semantic.Pointers(a.Priority, b.Priority) && semantic.Pointers(a.PreemptionPolicy, b.PreemptionPolicy)
 }
 
 // checkScheduling finds ways a pod tries to place itself around carve.
@@ -280,9 +281,5 @@ func applyMetadata(pod *corev1.Pod, t *Target, res profileResources, opts Option
 	if opts.PodLevelResources {
 		a.Mode = ModePod
 	}
-	b, err := json.Marshal(a)
-	if err != nil {
-		panic(fmt.Sprintf("encoding %T: %v", a, err)) // plain data: cannot fail
-	}
-	pod.Annotations[carvev1.AnnotationApplied] = string(b)
+	pod.Annotations[carvev1.AnnotationApplied] = string(a.appendJSON(make([]byte, 0, 256)))
 }

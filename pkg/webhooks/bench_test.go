@@ -70,6 +70,42 @@ func BenchmarkPodValidateHandler(b *testing.B) {
 	})
 }
 
+// BenchmarkPodHandlerFreshGoroutine is carve's handlers with each review
+// on a goroutine of its own, as net/http's HTTP/2 server runs each request:
+// a new goroutine's stack starts small and grows (runtime.copystack), which
+// the benchmarks above, whose loop's goroutine has grown its stack once,
+// do not show.
+func BenchmarkPodHandlerFreshGoroutine(b *testing.B) {
+	for _, admitted := range []bool{false, true} {
+		bodies, r := benchReviews(b, admitted)
+		path := webhooks.PathPodMutate
+		if admitted {
+			path = webhooks.PathPodValidate
+		}
+		h := webhooks.Handlers(controller.Scheme(), r, r, podcontract.Options{PodLevelResources: true})[path]
+		b.Run("path="+strings.TrimPrefix(path, "/"), func(b *testing.B) {
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			done := make(chan *httptest.ResponseRecorder)
+			i := 0
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(bodies[i%len(bodies)]))
+				req.Header.Set("Content-Type", "application/json")
+				go func() {
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, req)
+					done <- rec
+				}()
+				if rec := <-done; rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"allowed":true`) {
+					b.Fatal(rec.Code, rec.Body.String())
+				}
+				i++
+			}
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
 func benchHandlers(b *testing.B, path string, bodies []string, hs map[string]http.Handler) {
 	// controller-runtime's webhook logs each review at V(5) through its
 	// root logger, which complains once a second until one is set.

@@ -9,6 +9,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -233,5 +234,67 @@ func TestNamespaceCacheLag(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPodReviewReadsTheRequest checks that the pod webhooks decide with the
+// request's namespace (a pod created with generateName through a
+// namespaced URL names none) and subresource, which podReviews passes to
+// the contract itself.
+func TestPodReviewReadsTheRequest(t *testing.T) {
+	h := handlers(t)
+	send := func(t *testing.T, path string, req admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+		t.Helper()
+		req.UID, req.Kind = "u", metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}
+		body, err := json.Marshal(admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Request: &req})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := post(h[path], "application/json", string(body))
+		var out admissionv1.AdmissionReview
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil {
+			t.Fatalf("response %v %s", err, rec.Body.String())
+		}
+		return out.Response
+	}
+	raw := func(pod *corev1.Pod) runtime.RawExtension {
+		b, err := json.Marshal(pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return runtime.RawExtension{Raw: b}
+	}
+
+	unnamed := ut.MakePod("", "").Container("main", "", "").Obj()
+	for _, tc := range []struct {
+		ns      string
+		allowed bool
+	}{{"alice", true}, {"", false}} {
+		resp := send(t, webhooks.PathPodMutate, admissionv1.AdmissionRequest{Namespace: tc.ns, Operation: admissionv1.Create, Object: raw(unnamed)})
+		if resp.Allowed != tc.allowed || tc.allowed && !strings.Contains(string(resp.Patch), carvev1.SchedulerName) {
+			t.Errorf("pod without a namespace, request namespace %q: allowed=%v patch=%s result=%+v, want allowed=%v (with the profile applied)",
+				tc.ns, resp.Allowed, resp.Patch, resp.Result, tc.allowed)
+		}
+	}
+
+	admitted, err := podcontract.Admit(ut.MakePod("p", "alice").Container("main", "", "").Obj(), ut.MakeNamespace("alice", "ml", ""),
+		ut.NewObjects(ut.MakeWorkspace("ml", "small", "gpu-1").PriorityClasses("calm", "", "calm").Obj(),
+			ut.MakePriorityClass("calm", 100, corev1.PreemptNever, false), ut.MakeProfile("small", "1", "2Gi").Obj()),
+		podcontract.Options{PodLevelResources: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	debugged := admitted.DeepCopy()
+	debugged.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+		Name: "debug", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1m")}}}}}
+	for _, tc := range []struct {
+		sub     string
+		allowed bool
+	}{{podcontract.SubresourceEphemeralContainers, false}, {"", true}} {
+		resp := send(t, webhooks.PathPodValidate, admissionv1.AdmissionRequest{Namespace: "alice", Operation: admissionv1.Update,
+			SubResource: tc.sub, Object: raw(debugged), OldObject: raw(admitted)})
+		if resp.Allowed != tc.allowed || !tc.allowed && !strings.Contains(resp.Result.Message, string(podcontract.RuleEphemeralResources)) {
+			t.Errorf("ephemeral container with resources, subresource %q: allowed=%v result=%+v, want allowed=%v", tc.sub, resp.Allowed, resp.Result, tc.allowed)
+		}
 	}
 }

@@ -1,10 +1,12 @@
 package webhooks
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"slices"
 	"strconv"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
@@ -12,8 +14,9 @@ import (
 // appendPatch appends the JSON of ops, the same bytes as json.Marshal(ops)
 // (TestAppendPatchMatchesMarshal). The values the contract writes on every
 // pod (labels, annotations, the scheduler's name, resources) are written
-// here without reflection; the rarer ones (affinity, tolerations, resource
-// claims) still go through encoding/json.
+// here without reflection, and so are tolerations (the contract adds the
+// GPU pools' one); the rarer ones (affinity, resource claims) still go
+// through encoding/json.
 func appendPatch(b []byte, ops []patchOp) ([]byte, error) {
 	b = append(b, '[')
 	for i, op := range ops {
@@ -55,6 +58,18 @@ func appendValue(b []byte, v any) ([]byte, error) {
 			break
 		}
 		return appendJSONString(append(b, `,"value":`...), string(*v)), nil
+	case []corev1.Toleration:
+		if v == nil {
+			break
+		}
+		b = append(b, `,"value":[`...)
+		for i := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendToleration(b, &v[i])
+		}
+		return append(b, ']'), nil
 	case *corev1.ResourceRequirements:
 		if v == nil || len(v.Claims) > 0 {
 			break // a nil pointer in an interface is not empty to omitempty
@@ -88,6 +103,32 @@ func appendValue(b []byte, v any) ([]byte, error) {
 	}
 	b = append(b, `,"value":`...)
 	return append(b, raw...), nil
+}
+
+// appendToleration writes t as encoding/json does: every field omitempty.
+func appendToleration(b []byte, t *corev1.Toleration) []byte {
+	b = append(b, '{')
+	comma := false
+	for _, f := range []struct{ name, v string }{{"key", t.Key}, {"operator", string(t.Operator)}, {"value", t.Value}, {"effect", string(t.Effect)}} {
+		if f.v == "" {
+			continue
+		}
+		if comma {
+			b = append(b, ',')
+		}
+		comma = true
+		b = append(b, '"')
+		b = append(b, f.name...)
+		b = append(b, `":`...)
+		b = appendJSONString(b, f.v)
+	}
+	if t.TolerationSeconds != nil {
+		if comma {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(append(b, `"tolerationSeconds":`...), *t.TolerationSeconds, 10)
+	}
+	return append(b, '}')
 }
 
 func appendStringMap(b []byte, m map[string]string) []byte {
@@ -157,4 +198,28 @@ func appendJSONString(b []byte, s string) []byte {
 		b = append(b, s[i])
 	}
 	return append(b, '"')
+}
+
+// appendResponse appends the JSON of an AdmissionReview holding resp, the
+// same bytes as json.Marshal(reviewResponse{...}) (TestAppendResponse):
+// the answer to almost every review is an allowed response with its uid
+// and perhaps a patch. It reports false for responses with more in them
+// (denials, warnings, audit annotations), which encoding/json writes.
+func appendResponse(b []byte, apiVersion, kind string, resp *admissionv1.AdmissionResponse) ([]byte, bool) {
+	if resp.Result != nil || len(resp.AuditAnnotations) > 0 || len(resp.Warnings) > 0 {
+		return b, false
+	}
+	b = appendJSONString(append(b, `{"apiVersion":`...), apiVersion)
+	b = appendJSONString(append(b, `,"kind":`...), kind)
+	b = appendJSONString(append(b, `,"response":{"uid":`...), string(resp.UID))
+	b = strconv.AppendBool(append(b, `,"allowed":`...), resp.Allowed)
+	if len(resp.Patch) > 0 {
+		b = append(b, `,"patch":"`...)
+		b = base64.StdEncoding.AppendEncode(b, resp.Patch)
+		b = append(b, '"')
+	}
+	if resp.PatchType != nil {
+		b = appendJSONString(append(b, `,"patchType":`...), string(*resp.PatchType))
+	}
+	return append(b, "}}"...), true
 }

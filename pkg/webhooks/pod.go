@@ -34,9 +34,9 @@ var (
 	_ admission.Validator[*corev1.Pod] = &Pod{}
 )
 
-// namespaceOf returns the namespace of the pod under admission. The request
-// names it even when the object does not (pods created with generateName
-// through a namespaced URL).
+// namespaceOf returns the namespace of the pod under admission: reqNS, the
+// request's, which names it even when the object does not (pods created
+// with generateName through a namespaced URL), or else the pod's.
 //
 // A pod only reaches this webhook when the apiserver saw the namespace
 // carry the workspace label, so a cached namespace that is missing or
@@ -44,10 +44,10 @@ var (
 // namespace was labelled must not pass unenforced. When even that read
 // fails, the answer is a 429 that says to retry (clients and controllers
 // retry it), never an admission.
-func (w *Pod) namespaceOf(ctx context.Context, pod *corev1.Pod) (*corev1.Namespace, bool, error) {
+func (w *Pod) namespaceOf(ctx context.Context, reqNS string, pod *corev1.Pod) (*corev1.Namespace, bool, error) {
 	name := pod.Namespace
-	if req, err := admission.RequestFromContext(ctx); err == nil && req.Namespace != "" {
-		name = req.Namespace
+	if reqNS != "" {
+		name = reqNS
 	}
 	ns, ok := cacheLookup{ctx, w.Reader}.Namespace(name)
 	if (!ok || podcontract.WorkspaceOf(ns) == "") && w.Live != nil && name != "" {
@@ -76,9 +76,17 @@ func retryLater(msg string) error {
 	return apierrors.NewTooManyRequests(msg, 1)
 }
 
+// requestOf is the admission request in ctx, which controller-runtime's
+// typed webhooks put there; podReviews passes what it needs of the request
+// directly instead.
+func requestOf(ctx context.Context) admission.Request {
+	req, _ := admission.RequestFromContext(ctx)
+	return req
+}
+
 // Default applies the pod's profile, or denies the pod.
 func (w *Pod) Default(ctx context.Context, pod *corev1.Pod) error {
-	out, err := w.admit(ctx, pod)
+	out, err := w.admit(ctx, requestOf(ctx).Namespace, pod)
 	if err != nil || out == nil {
 		return err
 	}
@@ -87,9 +95,10 @@ func (w *Pod) Default(ctx context.Context, pod *corev1.Pod) error {
 }
 
 // admit returns the pod as carve would have it without changing pod, nil
-// for a pod outside workspace namespaces, or a denial.
-func (w *Pod) admit(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) {
-	ns, inWorkspace, err := w.namespaceOf(ctx, pod)
+// for a pod outside workspace namespaces, or a denial; reqNS is the
+// request's namespace.
+func (w *Pod) admit(ctx context.Context, reqNS string, pod *corev1.Pod) (*corev1.Pod, error) {
+	ns, inWorkspace, err := w.namespaceOf(ctx, reqNS, pod)
 	if err != nil || !inWorkspace {
 		return nil, err
 	}
@@ -99,20 +108,24 @@ func (w *Pod) admit(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) {
 // ValidateCreate refuses a pod that breaks the contract or was not admitted
 // by Default.
 func (w *Pod) ValidateCreate(ctx context.Context, pod *corev1.Pod) (admission.Warnings, error) {
-	ns, inWorkspace, err := w.namespaceOf(ctx, pod)
+	return nil, w.checkCreate(ctx, requestOf(ctx).Namespace, pod)
+}
+
+func (w *Pod) checkCreate(ctx context.Context, reqNS string, pod *corev1.Pod) error {
+	ns, inWorkspace, err := w.namespaceOf(ctx, reqNS, pod)
 	if err != nil || !inWorkspace {
-		return nil, err
+		return err
 	}
-	return nil, podcontract.Check(pod, ns, cacheLookup{ctx, w.Reader}, w.Options)
+	return podcontract.Check(pod, ns, cacheLookup{ctx, w.Reader}, w.Options)
 }
 
 // ValidateUpdate refuses pod edits that would escape the contract.
 func (w *Pod) ValidateUpdate(ctx context.Context, oldPod, newPod *corev1.Pod) (admission.Warnings, error) {
-	sub := ""
-	if req, err := admission.RequestFromContext(ctx); err == nil {
-		sub = req.SubResource
-	}
-	return nil, podcontract.CheckUpdate(oldPod, newPod, sub, cacheLookup{ctx, w.Reader})
+	return nil, w.checkUpdate(ctx, requestOf(ctx).SubResource, oldPod, newPod)
+}
+
+func (w *Pod) checkUpdate(ctx context.Context, subresource string, oldPod, newPod *corev1.Pod) error {
+	return podcontract.CheckUpdate(oldPod, newPod, subresource, cacheLookup{ctx, w.Reader})
 }
 
 // ValidateDelete allows every deletion.

@@ -13,10 +13,10 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/carve-dev/carve/pkg/util/semantic"
 )
 
 // The pod webhooks run for every pod of every workspace, so they are served
@@ -76,11 +76,15 @@ func (h *podReviews) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out := bufPool.Get().(*bytes.Buffer)
 	out.Reset()
 	defer bufPool.Put(out)
-	if err := json.NewEncoder(out).Encode(reviewResponse{APIVersion: rv.APIVersion, Kind: rv.Kind, Response: resp}); err != nil {
-		http.Error(w, "carve webhook: encoding the response: "+err.Error(), http.StatusInternalServerError)
-		return
+	if b, ok := appendResponse(out.AvailableBuffer(), rv.APIVersion, rv.Kind, resp); ok {
+		out.Write(b)
+	} else {
+		if err := json.NewEncoder(out).Encode(reviewResponse{APIVersion: rv.APIVersion, Kind: rv.Kind, Response: resp}); err != nil {
+			http.Error(w, "carve webhook: encoding the response: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		out.Truncate(out.Len() - 1) // Encode's newline: the same bytes as json.Marshal
 	}
-	out.Truncate(out.Len() - 1) // Encode's newline: the same bytes as json.Marshal
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(out.Len()))
 	w.WriteHeader(status)
@@ -94,9 +98,6 @@ func (h *podReviews) review(ctx context.Context, rv *podReview) (*admissionv1.Ad
 	if req.Operation == admissionv1.Delete || req.Operation == admissionv1.Connect {
 		return &admissionv1.AdmissionResponse{Allowed: true}, http.StatusOK
 	}
-	ctx = admission.NewContextWithRequest(ctx, admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
-		UID: req.UID, Namespace: req.Namespace, Name: req.Name, Operation: req.Operation, SubResource: req.SubResource,
-	}})
 	if rv.PodErr != nil {
 		return errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", rv.PodErr)), http.StatusOK
 	}
@@ -106,7 +107,7 @@ func (h *podReviews) review(ctx context.Context, rv *podReview) (*admissionv1.Ad
 		if req.Operation != admissionv1.Create {
 			return &admissionv1.AdmissionResponse{Allowed: true}, http.StatusOK
 		}
-		admitted, err := h.pod.admit(ctx, pod)
+		admitted, err := h.pod.admit(ctx, req.Namespace, pod)
 		if err != nil {
 			return denied(err), http.StatusOK
 		}
@@ -128,12 +129,12 @@ func (h *podReviews) review(ctx context.Context, rv *podReview) (*admissionv1.Ad
 	var err error
 	switch req.Operation {
 	case admissionv1.Create:
-		_, err = h.pod.ValidateCreate(ctx, pod)
+		err = h.pod.checkCreate(ctx, req.Namespace, pod)
 	case admissionv1.Update:
 		if rv.OldErr != nil {
 			return errored(http.StatusBadRequest, fmt.Errorf("decoding the old pod: %w", rv.OldErr)), http.StatusOK
 		}
-		_, err = h.pod.ValidateUpdate(ctx, rv.Old, pod)
+		err = h.pod.checkUpdate(ctx, req.SubResource, rv.Old, pod)
 	}
 	if err != nil {
 		return denied(err), http.StatusOK
@@ -168,40 +169,41 @@ type patchOp struct {
 // podPatch is the JSON patch from before to after, over the fields the pod
 // contract writes (podcontract.Admit changes nothing else; a test holds it
 // to that). Each changed field is replaced whole: "add" on an object member
-// sets it whether or not it was there.
+// sets it whether or not it was there. Fields are compared as
+// equality.Semantic.DeepEqual compares them (package semantic).
 func podPatch(before, after *corev1.Pod) ([]byte, error) {
 	var ops []patchOp
-	field := func(path string, b, a any, empty bool) {
-		if equality.Semantic.DeepEqual(b, a) {
-			return
-		}
-		if empty {
+	field := func(path string, equal bool, a any, empty bool) {
+		switch {
+		case equal:
+		case empty:
 			ops = append(ops, patchOp{Op: "remove", Path: path})
-			return
+		default:
+			ops = append(ops, patchOp{Op: "add", Path: path, Value: a})
 		}
-		ops = append(ops, patchOp{Op: "add", Path: path, Value: a})
 	}
-	field("/metadata/labels", before.Labels, after.Labels, len(after.Labels) == 0)
-	field("/metadata/annotations", before.Annotations, after.Annotations, len(after.Annotations) == 0)
-	field("/spec/schedulerName", before.Spec.SchedulerName, after.Spec.SchedulerName, after.Spec.SchedulerName == "")
-	field("/spec/nodeSelector", before.Spec.NodeSelector, after.Spec.NodeSelector, len(after.Spec.NodeSelector) == 0)
-	field("/spec/affinity", before.Spec.Affinity, after.Spec.Affinity, after.Spec.Affinity == nil)
-	field("/spec/tolerations", before.Spec.Tolerations, after.Spec.Tolerations, len(after.Spec.Tolerations) == 0)
-	field("/spec/resources", before.Spec.Resources, after.Spec.Resources, after.Spec.Resources == nil)
-	field("/spec/priorityClassName", before.Spec.PriorityClassName, after.Spec.PriorityClassName, after.Spec.PriorityClassName == "")
-	field("/spec/priority", before.Spec.Priority, after.Spec.Priority, after.Spec.Priority == nil)
-	field("/spec/preemptionPolicy", before.Spec.PreemptionPolicy, after.Spec.PreemptionPolicy, after.Spec.PreemptionPolicy == nil)
-	if len(before.Spec.Containers) != len(after.Spec.Containers) || len(before.Spec.InitContainers) != len(after.Spec.InitContainers) {
+	b, a := &before.Spec, &after.Spec
+	field("/metadata/labels", semantic.StringMaps(before.Labels, after.Labels), after.Labels, len(after.Labels) == 0)
+	field("/metadata/annotations", semantic.StringMaps(before.Annotations, after.Annotations), after.Annotations, len(after.Annotations) == 0)
+	field("/spec/schedulerName", b.SchedulerName == a.SchedulerName, a.SchedulerName, a.SchedulerName == "")
+	field("/spec/nodeSelector", semantic.StringMaps(b.NodeSelector, a.NodeSelector), a.NodeSelector, len(a.NodeSelector) == 0)
+	field("/spec/affinity", semantic.Affinity(b.Affinity, a.Affinity), a.Affinity, a.Affinity == nil)
+	field("/spec/tolerations", semantic.Tolerations(b.Tolerations, a.Tolerations), a.Tolerations, len(a.Tolerations) == 0)
+	field("/spec/resources", semantic.Requirements(b.Resources, a.Resources), a.Resources, a.Resources == nil)
+	field("/spec/priorityClassName", b.PriorityClassName == a.PriorityClassName, a.PriorityClassName, a.PriorityClassName == "")
+	field("/spec/priority", semantic.Pointers(b.Priority, a.Priority), a.Priority, a.Priority == nil)
+	field("/spec/preemptionPolicy", semantic.Pointers(b.PreemptionPolicy, a.PreemptionPolicy), a.PreemptionPolicy, a.PreemptionPolicy == nil)
+	if len(b.Containers) != len(a.Containers) || len(b.InitContainers) != len(a.InitContainers) {
 		return nil, errors.New("the pod contract added or removed containers")
 	}
-	for i := range after.Spec.InitContainers {
+	for i := range a.InitContainers {
 		// Without pod-level resources the contract caps init containers.
-		b, a := &before.Spec.InitContainers[i].Resources, &after.Spec.InitContainers[i].Resources
-		field("/spec/initContainers/"+strconv.Itoa(i)+"/resources", b, a, false)
+		br, ar := &b.InitContainers[i].Resources, &a.InitContainers[i].Resources
+		field("/spec/initContainers/"+strconv.Itoa(i)+"/resources", semantic.Requirements(br, ar), ar, false)
 	}
-	for i := range after.Spec.Containers {
-		b, a := &before.Spec.Containers[i].Resources, &after.Spec.Containers[i].Resources
-		field("/spec/containers/"+strconv.Itoa(i)+"/resources", b, a, false)
+	for i := range a.Containers {
+		br, ar := &b.Containers[i].Resources, &a.Containers[i].Resources
+		field("/spec/containers/"+strconv.Itoa(i)+"/resources", semantic.Requirements(br, ar), ar, false)
 	}
 	if len(ops) == 0 {
 		return nil, nil

@@ -14,11 +14,12 @@ import (
 	"github.com/carve-dev/carve/pkg/podcontract"
 )
 
-// Decoding is most of what a pod review costs: a pod is 4-6 KiB of JSON,
+// Decoding was most of what a pod review cost: a pod is 4-6 KiB of JSON,
 // and the contract reads a tenth of it. decodeReview reads a review in one
-// pass and keeps only what podcontract.Trim keeps of its pods; the decision
-// is the same as on the whole pod (FuzzTrim), and FuzzTrimmedDecode holds
-// this decoder to Trim.
+// pass (scanReview, reviewscan.go) and keeps only what podcontract.Trim
+// keeps of its pods; the decision is the same as on the whole pod
+// (FuzzTrim), and FuzzTrimmedDecode and FuzzScanReview hold this decoder to
+// Trim.
 
 // podReview is a decoded pod AdmissionReview.
 type podReview struct {
@@ -46,33 +47,18 @@ type requestHeader struct {
 }
 
 // decodeReview decodes a review. The fast way is one case-sensitive pass
-// (as the apiserver and client-go decode) into only the fields carve reads.
-// A review it cannot take as it stands (a syntax or type error anywhere, a
-// field it does not find) is decoded again the way every review used to be,
-// with a case-insensitive envelope and whole pods, so that the answer to it,
-// usually an error, stays what it was. The one difference left: a pod whose
-// fields carve never reads hold values of the wrong type is decoded now, and
-// was refused as undecodable before; the apiserver never sends one.
+// (as the apiserver and client-go decode) into only the fields carve reads
+// (scanReview). A review it cannot take as it stands (a syntax or type error
+// anywhere, a field it does not find) is decoded again the way every review
+// used to be, with a case-insensitive envelope and whole pods, so that the
+// answer to it, usually an error, stays what it was. The one difference
+// left: a pod whose fields carve never reads hold values of the wrong type
+// is decoded now, and was refused as undecodable before; the apiserver never
+// sends one.
 func decodeReview(body []byte) (*podReview, error) {
-	var fast struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Request    *struct {
-			requestHeader
-			Object    *trimmedPod `json:"object"`
-			OldObject *trimmedPod `json:"oldObject"`
-		} `json:"request"`
-	}
-	if sigsjson.UnmarshalCaseSensitivePreserveInts(body, &fast) == nil && fast.Request != nil {
-		rv := &podReview{APIVersion: fast.APIVersion, Kind: fast.Kind, Request: &fast.Request.requestHeader, HasObject: fast.Request.Object != nil}
+	if rv, hasOld, ok := scanReview(body); ok && rv.Request != nil {
 		op := rv.Request.Operation
-		if rv.malformed() == "" && (op != admissionv1.Update || fast.Request.OldObject != nil) {
-			if fast.Request.Object != nil {
-				rv.Pod, rv.PodErr = fast.Request.Object.pod()
-			}
-			if fast.Request.OldObject != nil {
-				rv.Old, rv.OldErr = fast.Request.OldObject.pod()
-			}
+		if rv.malformed() == "" && (op != admissionv1.Update || hasOld) {
 			return rv, nil
 		}
 	}
@@ -146,82 +132,4 @@ func checkPodKind(apiVersion, kind string) error {
 		return fmt.Errorf("object is %s %s, not a v1 Pod", apiVersion, kind)
 	}
 	return nil
-}
-
-// trimmedPod is the JSON of a pod with only the fields podcontract.Trim
-// keeps; the JSON names are corev1.Pod's.
-type trimmedPod struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   struct {
-		Namespace       string                  `json:"namespace"`
-		Labels          map[string]string       `json:"labels"`
-		Annotations     map[string]string       `json:"annotations"`
-		OwnerReferences []metav1.OwnerReference `json:"ownerReferences"`
-	} `json:"metadata"`
-	Spec struct {
-		InitContainers      []trimmedContainer           `json:"initContainers"`
-		Containers          []trimmedContainer           `json:"containers"`
-		EphemeralContainers []trimmedContainer           `json:"ephemeralContainers"`
-		NodeSelector        map[string]string            `json:"nodeSelector"`
-		NodeName            string                       `json:"nodeName"`
-		Affinity            *corev1.Affinity             `json:"affinity"`
-		SchedulerName       string                       `json:"schedulerName"`
-		Tolerations         []corev1.Toleration          `json:"tolerations"`
-		PriorityClassName   string                       `json:"priorityClassName"`
-		Priority            *int32                       `json:"priority"`
-		PreemptionPolicy    *corev1.PreemptionPolicy     `json:"preemptionPolicy"`
-		Overhead            corev1.ResourceList          `json:"overhead"`
-		Resources           *corev1.ResourceRequirements `json:"resources"`
-	} `json:"spec"`
-}
-
-type trimmedContainer struct {
-	Name          string                         `json:"name"`
-	Resources     corev1.ResourceRequirements    `json:"resources"`
-	RestartPolicy *corev1.ContainerRestartPolicy `json:"restartPolicy"`
-}
-
-// pod is the corev1.Pod that podcontract.Trim gives of the whole pod.
-func (p *trimmedPod) pod() (*corev1.Pod, error) {
-	if err := checkPodKind(p.APIVersion, p.Kind); err != nil {
-		return nil, err
-	}
-	m, s := &p.Metadata, &p.Spec
-	pod := &corev1.Pod{
-		TypeMeta:   metav1.TypeMeta{APIVersion: p.APIVersion, Kind: p.Kind},
-		ObjectMeta: metav1.ObjectMeta{Namespace: m.Namespace, Labels: m.Labels, Annotations: m.Annotations, OwnerReferences: m.OwnerReferences},
-		Spec: corev1.PodSpec{
-			InitContainers:    containers(s.InitContainers),
-			Containers:        containers(s.Containers),
-			NodeSelector:      s.NodeSelector,
-			NodeName:          s.NodeName,
-			Affinity:          s.Affinity,
-			SchedulerName:     s.SchedulerName,
-			Tolerations:       s.Tolerations,
-			PriorityClassName: s.PriorityClassName,
-			Priority:          s.Priority,
-			PreemptionPolicy:  s.PreemptionPolicy,
-			Overhead:          s.Overhead,
-			Resources:         s.Resources,
-		},
-	}
-	if s.EphemeralContainers != nil {
-		pod.Spec.EphemeralContainers = make([]corev1.EphemeralContainer, len(s.EphemeralContainers))
-		for i, c := range s.EphemeralContainers {
-			pod.Spec.EphemeralContainers[i].Name, pod.Spec.EphemeralContainers[i].Resources = c.Name, c.Resources
-		}
-	}
-	return pod, nil
-}
-
-func containers(cs []trimmedContainer) []corev1.Container {
-	if cs == nil {
-		return nil
-	}
-	out := make([]corev1.Container, len(cs))
-	for i, c := range cs {
-		out[i] = corev1.Container{Name: c.Name, Resources: c.Resources, RestartPolicy: c.RestartPolicy}
-	}
-	return out
 }

@@ -136,11 +136,15 @@ func setup() error {
 		return err
 	}
 	ctrl.Stdout, ctrl.Stderr = logf, logf
+	// carve-controller runs with the chart's GC settings (GOGC=200, and
+	// GOMEMLIMIT from the container's memory limit, 256Mi by default:
+	// charts/carve/templates/deployment.yaml), the load generator with
+	// Go's defaults. CARVE_BENCH_CONTROLLER_GOGC measures another target.
+	gogc := "200"
 	if v := os.Getenv("CARVE_BENCH_CONTROLLER_GOGC"); v != "" {
-		// To measure the server with another GC target than the load
-		// generator's.
-		ctrl.Env = append(os.Environ(), "GOGC="+v)
+		gogc = v
 	}
+	ctrl.Env = append(os.Environ(), "GOGC="+gogc, "GOMEMLIMIT=256MiB")
 	if err := ctrl.Start(); err != nil {
 		return err
 	}
