@@ -54,6 +54,8 @@ const estimateEvery = 5 * time.Second
 type estimated struct {
 	next  time.Time
 	start map[types.UID]time.Time
+	// waiting are the pods that waited when they were made.
+	waiting map[types.UID]bool
 }
 
 // estimateOf is the expected start of a waiting pod, if there is one.
@@ -62,9 +64,14 @@ func (s *statusWriter) estimateOf(ws string, uid types.UID, now time.Time) (time
 		s.estimates = map[string]estimated{}
 	}
 	e, ok := s.estimates[ws]
-	if !ok || !now.Before(e.next) {
+	// Made again when due, and for a pod that did not wait then (it would
+	// otherwise say nothing of its start until they are due).
+	if !ok || !now.Before(e.next) || !e.waiting[uid] {
 		began := time.Now()
-		e = estimated{start: s.tracker.estimates(ws, lifetimes{configured: defaultLifetimes})}
+		e = estimated{start: s.tracker.estimates(ws, lifetimes{configured: defaultLifetimes}), waiting: map[types.UID]bool{}}
+		for _, w := range s.tracker.queue(ws) {
+			e.waiting[w.pod.UID] = true
+		}
 		// Never more than 5 % of a core on a long queue's estimates.
 		e.next = now.Add(max(estimateEvery, 20*time.Since(began)))
 		s.estimates[ws] = e

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -74,7 +75,7 @@ func carve(t *testing.T, args ...string) (string, error) {
 		t.Logf("stderr of kubectl carve %s:\n%s", strings.Join(args, " "), errOut.String())
 	}
 	masked := timestamps.ReplaceAllString(out.String(), "<time>")
-	masked = dates.ReplaceAllString(masked, "YYYY-MM-DD $1")
+	masked = dates.ReplaceAllString(masked, "YYYY-MM-DD hh:mm UTC")
 	return months.ReplaceAllString(masked, "YYYY-MM"), err
 }
 
@@ -123,6 +124,35 @@ func TestQueue(t *testing.T) {
 	golden(t, "queue-empty", "queue", "-n", "ml-bob")
 	golden(t, "queue-yaml", "queue", "-n", "ml-alice", "-o", "yaml")
 	golden(t, "queue-over-budget", "queue", "-w", "capped")
+}
+
+// TestQueueEstimates: the two waiting notebooks are expected to start when
+// the two running ones end: sessions are expected to run 4 h, and nothing in
+// the scene has ended yet to teach the scheduler otherwise.
+func TestQueueEstimates(t *testing.T) {
+	var out bytes.Buffer
+	cmd := kubectlcarve.NewCommand(kubectlcarve.Options{IOStreams: genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: io.Discard}})
+	cmd.SetArgs([]string{"--kubeconfig", cluster.Kubeconfig, "queue", "-n", "ml-alice", "-o", "json"})
+	if err := cmd.ExecuteContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var r kubectlcarve.QueueReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Pods) != 2 {
+		t.Fatalf("%d waiting pods, want 2", len(r.Pods))
+	}
+	for _, p := range r.Pods {
+		e := p.Waiting.ExpectedStart
+		if e == nil {
+			t.Errorf("%s has no expected start", p.Name)
+			continue
+		}
+		if in := time.Until(e.Time); in < 3*time.Hour || in > 4*time.Hour+10*time.Minute {
+			t.Errorf("%s is expected to start in %v, want when the running sessions end, about 4 h after they started", p.Name, in.Round(time.Minute))
+		}
+	}
 }
 
 func TestWhy(t *testing.T) {
