@@ -38,6 +38,14 @@ func schedulerNeeds(leaseNamespace, leaseName string) []schedulerNeed {
 		// Workspace events (held pods wake when a quota is raised).
 		need("Workspace informers", "list", "carve.dev", "workspaces", "", "", ""),
 		need("Workspace informers", "watch", "carve.dev", "workspaces", "", "", ""),
+		// Metering reads NodePools for their prices.
+		need("NodePool informer", "list", "carve.dev", "nodepools", "", "", ""),
+		need("NodePool informer", "watch", "carve.dev", "nodepools", "", "", ""),
+		// Workspace status (accounting, spend, budgets), by server-side
+		// apply, and the budget warnings on Workspaces (cluster-scoped:
+		// their Events go to namespace default).
+		need("Workspace status", "patch", "carve.dev", "workspaces", "status", "", "ml-team"),
+		need("budget Events", "create", "events.k8s.io", "events", "", "default", ""),
 		// WorkspaceQueue's own filtered pod informer.
 		need("WorkspaceQueue's pod informer", "list", "", "pods", "", "", ""),
 		need("WorkspaceQueue's pod informer", "watch", "", "pods", "", "", ""),
@@ -77,6 +85,8 @@ func TestSchedulerRBAC(t *testing.T) {
 
 	wantCluster := []rbacv1.PolicyRule{
 		{APIGroups: []string{"carve.dev"}, Resources: []string{"workspaces"}, Verbs: []string{"list", "watch"}},
+		{APIGroups: []string{"carve.dev"}, Resources: []string{"nodepools"}, Verbs: []string{"list", "watch"}},
+		{APIGroups: []string{"carve.dev"}, Resources: []string{"workspaces/status"}, Verbs: []string{"patch"}},
 	}
 	wantLease := []rbacv1.PolicyRule{
 		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{leaseName}, Verbs: []string{"get", "update"}},
