@@ -81,28 +81,19 @@ projects'. The status splits profiles and kinds by workspace only, not by team.`
   kubectl carve cost --by kind -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
 			if team != "" && !cmd.Flags().Changed("by") {
 				by = "team"
 			}
 			if err := validateCostBy(by, team); err != nil {
 				return err
 			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			wss, err := listWorkspaces(cmd.Context(), c, workspace)
-			if err != nil {
-				return err
-			}
-			r := buildCost(wss, by, team, time.Now())
-			if done, err := out.print(e.streams.Out, r); done {
-				return err
-			}
-			return printCost(e.streams.Out, r, e.age)
+			return runReport(cmd.Context(), e, &out, func(ctx context.Context, c client.Client) (*CostReport, error) {
+				wss, err := listWorkspaces(ctx, c, workspace)
+				if err != nil {
+					return nil, err
+				}
+				return buildCost(wss, by, team, time.Now()), nil
+			}, func(w io.Writer, r *CostReport) error { return printCost(w, r, e.age) })
 		},
 	}
 	out.add(cmd)

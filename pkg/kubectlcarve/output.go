@@ -1,6 +1,7 @@
 package kubectlcarve
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/duration"
 	resourcehelper "k8s.io/component-helpers/resource"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
@@ -156,4 +158,24 @@ func (r Requests) String() string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// runReport is what every command does: check -o, connect, gather its
+// report, and print it as -o asks or as its table.
+func runReport[R any](ctx context.Context, e *env, out *outputFlag, gather func(context.Context, client.Client) (R, error), table func(io.Writer, R) error) error {
+	if err := out.validate(); err != nil {
+		return err
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	r, err := gather(ctx, c)
+	if err != nil {
+		return err
+	}
+	if done, err := out.print(e.streams.Out, r); done {
+		return err
+	}
+	return table(e.streams.Out, r)
 }

@@ -66,25 +66,13 @@ func newProfilesCommand(e *env) *cobra.Command {
   kubectl carve profiles -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			ns, err := e.namespace()
-			if err != nil {
-				return err
-			}
-			r, err := gatherProfiles(cmd.Context(), c, ns)
-			if err != nil {
-				return err
-			}
-			if done, err := out.print(e.streams.Out, r); done {
-				return err
-			}
-			return printProfiles(e.streams.Out, r)
+			return runReport(cmd.Context(), e, &out, func(ctx context.Context, c client.Client) (*ProfilesReport, error) {
+				ns, err := e.namespace()
+				if err != nil {
+					return nil, err
+				}
+				return gatherProfiles(ctx, c, ns)
+			}, printProfiles)
 		},
 	}
 	out.add(cmd)

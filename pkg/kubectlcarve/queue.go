@@ -64,28 +64,17 @@ workspace's across its namespaces, -A every workspace's.`,
   kubectl carve queue -A -o yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			ns := ""
-			if !all && workspace == "" {
-				if ns, err = e.namespace(); err != nil {
-					return err
+			return runReport(cmd.Context(), e, &out, func(ctx context.Context, c client.Client) (*QueueReport, error) {
+				ns := ""
+				if !all && workspace == "" {
+					var err error
+					if ns, err = e.namespace(); err != nil {
+						return nil, err
+					}
 				}
-			}
-			pods, err := listWaiting(cmd.Context(), c, ns, workspace)
-			if err != nil {
-				return err
-			}
-			r := &QueueReport{Pods: pods}
-			if done, err := out.print(e.streams.Out, r); done {
-				return err
-			}
-			return printQueue(e.streams.Out, r, e.age)
+				pods, err := listWaiting(ctx, c, ns, workspace)
+				return &QueueReport{Pods: pods}, err
+			}, func(w io.Writer, r *QueueReport) error { return printQueue(w, r, e.age) })
 		},
 	}
 	out.add(cmd)

@@ -120,21 +120,9 @@ func newStatusCommand(e *env) *cobra.Command {
   kubectl carve status -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			r, err := gatherStatus(cmd.Context(), c, workspace)
-			if err != nil {
-				return err
-			}
-			if done, err := out.print(e.streams.Out, r); done {
-				return err
-			}
-			return printStatus(e.streams.Out, r, projects)
+			return runReport(cmd.Context(), e, &out, func(ctx context.Context, c client.Client) (*StatusReport, error) {
+				return gatherStatus(ctx, c, workspace)
+			}, func(w io.Writer, r *StatusReport) error { return printStatus(w, r, projects) })
 		},
 	}
 	out.add(cmd)

@@ -168,25 +168,13 @@ neither a pod nor a pod's prefix is looked up as a Deployment, StatefulSet, Job 
   kubectl carve why deployment/web -n ml-alice`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			ns, err := e.namespace()
-			if err != nil {
-				return err
-			}
-			r, err := why(cmd.Context(), c, ns, args[0])
-			if err != nil {
-				return err
-			}
-			if done, err := out.print(e.streams.Out, r); done {
-				return err
-			}
-			return printWhy(e.streams.Out, r, e.age)
+			return runReport(cmd.Context(), e, &out, func(ctx context.Context, c client.Client) (*WhyReport, error) {
+				ns, err := e.namespace()
+				if err != nil {
+					return nil, err
+				}
+				return why(ctx, c, ns, args[0])
+			}, func(w io.Writer, r *WhyReport) error { return printWhy(w, r, e.age) })
 		},
 	}
 	out.add(cmd)

@@ -9,6 +9,8 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/carve-dev/carve/pkg/util/jsonwrite"
 )
 
 // appendPatch appends the JSON of ops, the same bytes as json.Marshal(ops)
@@ -24,9 +26,9 @@ func appendPatch(b []byte, ops []patchOp) ([]byte, error) {
 			b = append(b, ',')
 		}
 		b = append(b, `{"op":`...)
-		b = appendJSONString(b, op.Op)
+		b = jsonwrite.AppendString(b, op.Op)
 		b = append(b, `,"path":`...)
-		b = appendJSONString(b, op.Path)
+		b = jsonwrite.AppendString(b, op.Path)
 		if op.Value != nil {
 			var err error
 			if b, err = appendValue(b, op.Value); err != nil {
@@ -42,7 +44,7 @@ func appendPatch(b []byte, ops []patchOp) ([]byte, error) {
 func appendValue(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case string:
-		return appendJSONString(append(b, `,"value":`...), v), nil
+		return jsonwrite.AppendString(append(b, `,"value":`...), v), nil
 	case map[string]string:
 		if v == nil {
 			break
@@ -57,7 +59,7 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		if v == nil {
 			break
 		}
-		return appendJSONString(append(b, `,"value":`...), string(*v)), nil
+		return jsonwrite.AppendString(append(b, `,"value":`...), string(*v)), nil
 	case []corev1.Toleration:
 		if v == nil {
 			break
@@ -120,7 +122,7 @@ func appendToleration(b []byte, t *corev1.Toleration) []byte {
 		b = append(b, '"')
 		b = append(b, f.name...)
 		b = append(b, `":`...)
-		b = appendJSONString(b, f.v)
+		b = jsonwrite.AppendString(b, f.v)
 	}
 	if t.TolerationSeconds != nil {
 		if comma {
@@ -142,9 +144,9 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = jsonwrite.AppendString(b, k)
 		b = append(b, ':')
-		b = appendJSONString(b, m[k])
+		b = jsonwrite.AppendString(b, m[k])
 	}
 	return append(b, '}')
 }
@@ -160,7 +162,7 @@ func appendResourceList(b []byte, rl corev1.ResourceList) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, n)
+		b = jsonwrite.AppendString(b, n)
 		b = append(b, ':')
 		q := rl[corev1.ResourceName(n)]
 		var err error
@@ -179,27 +181,6 @@ func appendQuantity(b []byte, q *resource.Quantity) ([]byte, error) {
 	return append(b, raw...), nil
 }
 
-// appendJSONString appends s as encoding/json writes it. Strings of plain
-// printable ASCII, with quotes and backslashes escaped, are written here;
-// anything else (control characters, <, >, &, non-ASCII) goes through
-// encoding/json, whose escaping of those is not repeated here.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&' {
-			raw, _ := json.Marshal(s) // a string always encodes
-			return append(b, raw...)
-		}
-	}
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' {
-			b = append(b, '\\')
-		}
-		b = append(b, s[i])
-	}
-	return append(b, '"')
-}
-
 // appendResponse appends the JSON of an AdmissionReview holding resp, the
 // same bytes as json.Marshal(reviewResponse{...}) (TestAppendResponse):
 // the answer to almost every review is an allowed response with its uid
@@ -209,9 +190,9 @@ func appendResponse(b []byte, apiVersion, kind string, resp *admissionv1.Admissi
 	if resp.Result != nil || len(resp.AuditAnnotations) > 0 || len(resp.Warnings) > 0 {
 		return b, false
 	}
-	b = appendJSONString(append(b, `{"apiVersion":`...), apiVersion)
-	b = appendJSONString(append(b, `,"kind":`...), kind)
-	b = appendJSONString(append(b, `,"response":{"uid":`...), string(resp.UID))
+	b = jsonwrite.AppendString(append(b, `{"apiVersion":`...), apiVersion)
+	b = jsonwrite.AppendString(append(b, `,"kind":`...), kind)
+	b = jsonwrite.AppendString(append(b, `,"response":{"uid":`...), string(resp.UID))
 	b = strconv.AppendBool(append(b, `,"allowed":`...), resp.Allowed)
 	if len(resp.Patch) > 0 {
 		b = append(b, `,"patch":"`...)
@@ -219,7 +200,7 @@ func appendResponse(b []byte, apiVersion, kind string, resp *admissionv1.Admissi
 		b = append(b, '"')
 	}
 	if resp.PatchType != nil {
-		b = appendJSONString(append(b, `,"patchType":`...), string(*resp.PatchType))
+		b = jsonwrite.AppendString(append(b, `,"patchType":`...), string(*resp.PatchType))
 	}
 	return append(b, "}}"...), true
 }

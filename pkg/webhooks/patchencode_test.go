@@ -60,18 +60,6 @@ func TestAppendPatchMatchesMarshal(t *testing.T) {
 }
 
 // FuzzAppendJSONString holds the strings of a patch to encoding/json's.
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "a", `{"a":"b\\c"}`, "<&>", "\x7f\x1f", "é\u2028\u2029\xff"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, _ := json.Marshal(s)
-		if got := appendJSONString(nil, s); string(got) != string(want) {
-			t.Errorf("appendJSONString(%q) = %s, json.Marshal gives %s", s, got, want)
-		}
-	})
-}
-
 // TestAppendResponse holds the hand-written response envelope to
 // json.Marshal, which wrote it before, and checks that responses with more
 // in them are left to encoding/json.

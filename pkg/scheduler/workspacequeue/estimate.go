@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 )
@@ -212,7 +213,7 @@ func (t *tracker) estimates(workspace string, l lifetimes) map[types.UID]time.Ti
 	for k := time.Duration(1); k*arrivalWindow <= horizon && len(recent) > 0; k++ {
 		for _, a := range recent {
 			at := a.at.Add(k * arrivalWindow)
-			future = append(future, &simPod{e: entry{team: a.team, project: a.project, priority: ptrDeref(a.pod.Spec.Priority), created: at, pod: a.pod},
+			future = append(future, &simPod{e: entry{team: a.team, project: a.project, priority: ptr.Deref(a.pod.Spec.Priority, 0), created: at, pod: a.pod},
 				req: a.req, pod: a.pod, end: at})
 		}
 	}
@@ -361,11 +362,4 @@ func (l lifetimes) draw(rng *rand.Rand, pod *corev1.Pod, elapsed time.Duration, 
 		return longer[rng.IntN(len(longer))] - elapsed
 	}
 	return history[len(history)-1] / 4
-}
-
-func ptrDeref(p *int32) int32 {
-	if p == nil {
-		return 0
-	}
-	return *p
 }

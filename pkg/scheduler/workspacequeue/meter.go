@@ -1,6 +1,7 @@
 package workspacequeue
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -401,7 +402,7 @@ func (m *meter) projects(workspace string) []string {
 	if s == nil {
 		return nil
 	}
-	return slices.Sorted(mapKeys(s.by["project"]))
+	return slices.Sorted(maps.Keys(s.by["project"]))
 }
 
 // seed takes a workspace's totals as its status persists them: those of the
@@ -516,23 +517,13 @@ func (m *meter) report(workspace string) *carvev1.WorkspaceSpend {
 	out.MeteredUntil.Time = s.until.UTC()
 	list := func(scope string) []carvev1.NamedSpend {
 		var out []carvev1.NamedSpend
-		for _, name := range slices.Sorted(mapKeys(s.by[scope])) {
+		for _, name := range slices.Sorted(maps.Keys(s.by[scope])) {
 			out = append(out, carvev1.NamedSpend{Name: name, SpendAmounts: formatSpend(s.by[scope][name])})
 		}
 		return out
 	}
 	out.Teams, out.Projects, out.Profiles, out.Kinds = list("team"), list("project"), list("profile"), list("kind")
 	return out
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Hours are written to 1e-6 h (3.6 ms), money to 1e-6 of its unit.
