@@ -720,23 +720,7 @@ func (s *scanner) stringMap(dst *map[string]string) bool {
 }
 
 func (s *scanner) ownerReferences(dst *[]metav1.OwnerReference) bool {
-	if s.null() {
-		*dst = nil
-		return true
-	}
-	if s.peek() != '[' {
-		return false
-	}
-	out := make([]metav1.OwnerReference, 0, 1)
-	bad := false
-	for i := 0; s.elements(i, &bad); i++ {
-		out = append(out, metav1.OwnerReference{})
-		if !s.ownerReference(&out[i]) {
-			return false
-		}
-	}
-	*dst = out
-	return !bad
+	return array(s, dst, 1, s.ownerReference)
 }
 
 func (s *scanner) ownerReference(o *metav1.OwnerReference) bool {
@@ -850,23 +834,7 @@ func (s *scanner) affinity(dst **corev1.Affinity) bool {
 }
 
 func (s *scanner) containers(dst *[]corev1.Container) bool {
-	if s.null() {
-		*dst = nil
-		return true
-	}
-	if s.peek() != '[' {
-		return false
-	}
-	out := make([]corev1.Container, 0, 2)
-	bad := false
-	for i := 0; s.elements(i, &bad); i++ {
-		out = append(out, corev1.Container{})
-		if !s.container(&out[i]) {
-			return false
-		}
-	}
-	*dst = out
-	return !bad
+	return array(s, dst, 2, s.container)
 }
 
 func (s *scanner) container(c *corev1.Container) bool {
@@ -918,41 +886,28 @@ func (s *scanner) resources(r *corev1.ResourceRequirements) bool {
 }
 
 func (s *scanner) claims(dst *[]corev1.ResourceClaim) bool {
+	return array(s, dst, 0, s.claim)
+}
+
+func (s *scanner) claim(c *corev1.ResourceClaim) bool {
 	if s.null() {
-		*dst = nil
 		return true
 	}
-	if s.peek() != '[' {
-		return false
-	}
-	out := []corev1.ResourceClaim{}
 	bad := false
-	for i := 0; s.elements(i, &bad); i++ {
-		out = append(out, corev1.ResourceClaim{})
-		if s.null() {
-			continue
+	for i := 0; s.members(i, &bad); i++ {
+		ok := true
+		switch string(s.key) {
+		case "name":
+			ok = s.str(&c.Name)
+		case "request":
+			ok = s.str(&c.Request)
+		default:
+			ok = s.skip(0)
 		}
-		c := &out[i]
-		bad2 := false
-		for j := 0; s.members(j, &bad2); j++ {
-			ok := true
-			switch string(s.key) {
-			case "name":
-				ok = s.str(&c.Name)
-			case "request":
-				ok = s.str(&c.Request)
-			default:
-				ok = s.skip(0)
-			}
-			if !ok {
-				return false
-			}
-		}
-		if bad2 {
+		if !ok {
 			return false
 		}
 	}
-	*dst = out
 	return !bad
 }
 
@@ -996,47 +951,34 @@ func (s *scanner) resourceList(dst *corev1.ResourceList) bool {
 }
 
 func (s *scanner) tolerations(dst *[]corev1.Toleration) bool {
+	return array(s, dst, 2, s.toleration)
+}
+
+func (s *scanner) toleration(t *corev1.Toleration) bool {
 	if s.null() {
-		*dst = nil
 		return true
 	}
-	if s.peek() != '[' {
-		return false
-	}
-	out := make([]corev1.Toleration, 0, 2)
 	bad := false
-	for i := 0; s.elements(i, &bad); i++ {
-		out = append(out, corev1.Toleration{})
-		if s.null() {
-			continue
+	for i := 0; s.members(i, &bad); i++ {
+		ok := true
+		switch string(s.key) {
+		case "key":
+			ok = s.str(&t.Key)
+		case "operator":
+			ok = strAs(s, &t.Operator)
+		case "value":
+			ok = s.str(&t.Value)
+		case "effect":
+			ok = strAs(s, &t.Effect)
+		case "tolerationSeconds":
+			ok = intPtr(s, &t.TolerationSeconds, 64)
+		default:
+			ok = s.skip(0)
 		}
-		t := &out[i]
-		bad2 := false
-		for j := 0; s.members(j, &bad2); j++ {
-			ok := true
-			switch string(s.key) {
-			case "key":
-				ok = s.str(&t.Key)
-			case "operator":
-				ok = strAs(s, &t.Operator)
-			case "value":
-				ok = s.str(&t.Value)
-			case "effect":
-				ok = strAs(s, &t.Effect)
-			case "tolerationSeconds":
-				ok = intPtr(s, &t.TolerationSeconds, 64)
-			default:
-				ok = s.skip(0)
-			}
-			if !ok {
-				return false
-			}
-		}
-		if bad2 {
+		if !ok {
 			return false
 		}
 	}
-	*dst = out
 	return !bad
 }
 
@@ -1100,4 +1042,28 @@ func intern(b []byte) string {
 		return "carve.dev/node-pool"
 	}
 	return string(b)
+}
+
+// array scans a JSON array (or null, which sets dst to nil) into dst, one
+// element at a time with elem, which is given a zero element to fill (and
+// handles a null element itself). size is the capacity to start with.
+func array[T any](s *scanner, dst *[]T, size int, elem func(*T) bool) bool {
+	if s.null() {
+		*dst = nil
+		return true
+	}
+	if s.peek() != '[' {
+		return false
+	}
+	out := make([]T, 0, size)
+	bad := false
+	for i := 0; s.elements(i, &bad); i++ {
+		var zero T
+		out = append(out, zero)
+		if !elem(&out[i]) {
+			return false
+		}
+	}
+	*dst = out
+	return !bad
 }
