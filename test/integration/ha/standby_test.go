@@ -111,11 +111,19 @@ func TestStandbySchedulerWritesNothing(t *testing.T) {
 	// written at once); give a standby five to show it does not.
 	var written *corev1.PodCondition
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 5*time.Second, true, func(ctx context.Context) (bool, error) {
-		written = condition(t, ctx, k8s, ns, "held")
-		return written != nil, nil
+		c, err := condition(ctx, k8s, ns, "held")
+		if ctx.Err() != nil {
+			// The poll's time is up in the middle of the read.
+			return false, nil
+		}
+		written = c
+		return written != nil, err
 	})
-	if err == nil {
+	switch {
+	case err == nil:
 		t.Fatalf("a standby wrote the pod's condition: %+v", written)
+	case !wait.Interrupted(err):
+		t.Fatalf("reading the pod: %v", err)
 	}
 
 	// The other replica goes away; this one takes the lease and writes.
@@ -124,26 +132,26 @@ func TestStandbySchedulerWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		c := condition(t, ctx, k8s, ns, "held")
-		return c != nil && c.Status == corev1.ConditionFalse && c.Reason == carvev1.ReasonWaitingForQuota, nil
+		c, err := condition(ctx, k8s, ns, "held")
+		return c != nil && c.Status == corev1.ConditionFalse && c.Reason == carvev1.ReasonWaitingForQuota, err
 	})
 	if err != nil {
 		t.Fatalf("the new leader did not write the held pod's condition: %v", err)
 	}
 }
 
-func condition(t *testing.T, ctx context.Context, k8s kubernetes.Interface, ns, name string) *corev1.PodCondition {
-	t.Helper()
+// condition is the pod's carve.dev/Admitted condition, nil when it has none.
+func condition(ctx context.Context, k8s kubernetes.Interface, ns, name string) (*corev1.PodCondition, error) {
 	p, err := k8s.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	for i := range p.Status.Conditions {
 		if p.Status.Conditions[i].Type == carvev1.PodConditionAdmitted {
-			return &p.Status.Conditions[i]
+			return &p.Status.Conditions[i], nil
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 func waitLog(t *testing.T, ctx context.Context, p *framework.Process, line string) {
