@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/carve-dev/carve/pkg/certs"
+	"github.com/carve-dev/carve/pkg/consolidation"
 	"github.com/carve-dev/carve/pkg/controller"
 	"github.com/carve-dev/carve/pkg/version"
 )
@@ -45,8 +46,16 @@ func main() {
 	flag.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve metrics over HTTPS to clients the apiserver authenticates and authorizes (GET /metrics); false: plain HTTP to anyone")
 	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "health probe address; 0 turns probes off")
 	flag.StringVar(&o.PprofBindAddress, "pprof-bind-address", "0", "address of Go's profiler (e.g. 127.0.0.1:6060); 0 turns it off")
+	flag.BoolVar(&o.LeaderElection, "leader-elect", true, "run the controllers (consolidation) only on the holder of the Lease carve-controller in --namespace; the webhooks serve on every replica")
+	consolidate := flag.Bool("consolidation", true, "retire nodes whose pool's work fits on fewer, and nodes marked or drifted (see docs/consolidation.md)")
+	var co consolidation.Options
+	flag.DurationVar(&co.Interval, "consolidation-interval", consolidation.DefaultInterval, "how often every node pool is planned")
+	flag.DurationVar(&co.ArrivalWindow, "consolidation-arrival-window", consolidation.DefaultArrivalWindow, "a pool keeps free, on the nodes that stay, the requests of the pods that arrived in it during this window")
 	flag.Parse()
 	versionFlag.Handle()
+	if *consolidate {
+		o.Consolidation = &co
+	}
 
 	if err := complete(&o, service, certHosts, podLevel); err != nil {
 		fmt.Fprintln(os.Stderr, "carve-controller:", err)

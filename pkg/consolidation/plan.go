@@ -98,6 +98,8 @@ type Pool struct {
 	Budget int
 	// Keep is the fewest nodes that must stay undrained.
 	Keep int
+	// RequestedOnly: retire only requested nodes (consolidation is off).
+	RequestedOnly bool
 }
 
 // Move is a pod to evict from a draining node: its replacement fits on the
@@ -184,9 +186,12 @@ func (s *space) clone() *space {
 //     nodes with the headroom left free.
 //  3. While fewer than Budget nodes drain and more than Keep stay, the
 //     undrained node cheapest to empty is retired, if its movable pods fit
-//     on the others with the headroom left free: requested nodes first,
+//     on the others and the pool's work with the headroom fits on fewer
+//     nodes (requested nodes need only the first): requested nodes first,
 //     then the one whose staying pods end soonest, then the one with the
-//     least work that must stay, then by name.
+//     least work that must stay, then by name. At the budget, a draining
+//     node that was not requested gives its place to an undrained one that
+//     empties an hour sooner.
 func PlanPool(p Pool, now time.Time) Plan {
 	var plan Plan
 	nodes := slices.Clone(p.Nodes)
@@ -274,10 +279,13 @@ func PlanPool(p Pool, now time.Time) Plan {
 				undrained++
 			}
 		}
-		if undrained <= p.Keep || !fitsOnFewer(nodes, p.Headroom, undrained) {
+		if undrained <= p.Keep {
 			break
 		}
-		best, moves := cheapestToRetire(nodes, plan.Move, alloc, now)
+		// Requested nodes drain whatever the load: the pool buys their
+		// replacements if it must, once they are un-retired for pending pods.
+		onlyRequested := p.RequestedOnly || !fitsOnFewer(nodes, p.Headroom, undrained)
+		best, moves := cheapestToRetire(nodes, plan.Move, alloc, now, onlyRequested)
 		if best < 0 {
 			break
 		}
@@ -314,12 +322,12 @@ func PlanPool(p Pool, now time.Time) Plan {
 // cheapestToRetire returns the undrained node cheapest to empty whose
 // movable pods fit on the other undrained nodes (after the moves already
 // planned), and the moves that empty it of them; -1 when none qualifies.
-func cheapestToRetire(nodes []Node, planned []Move, alloc Resources, now time.Time) (int, []Move) {
+func cheapestToRetire(nodes []Node, planned []Move, alloc Resources, now time.Time, onlyRequested bool) (int, []Move) {
 	best := -1
 	var bestMoves []Move
 	for i := range nodes {
 		n := &nodes[i]
-		if n.Draining || n.Protected {
+		if n.Draining || n.Protected || (onlyRequested && !n.Requested) {
 			continue
 		}
 		others := &space{}

@@ -27,7 +27,7 @@ func mk(name string, pods ...Pod) Node {
 	return Node{Name: name, Allocatable: node, Pods: pods}
 }
 
-func draining(n Node) Node  { n.Draining = true; return n }
+func drainingNode(n Node) Node  { n.Draining = true; return n }
 func requested(n Node) Node { n.Requested = true; return n }
 func protected(n Node) Node { n.Protected = true; return n }
 
@@ -76,7 +76,7 @@ func TestPlanPool(t *testing.T) {
 	}, {
 		name: "the budget holds",
 		pool: Pool{Budget: 1, Nodes: []Node{
-			draining(mk("a", session("s1", 2, 90*time.Minute))),
+			drainingNode(mk("a", session("s1", 2, 90*time.Minute))),
 			mk("b", session("s2", 2, time.Hour)),
 			mk("c", session("s3", 2, 2*time.Hour)),
 		}},
@@ -84,7 +84,7 @@ func TestPlanPool(t *testing.T) {
 	}, {
 		name: "at the budget, a node emptying an hour sooner takes a draining node's place",
 		pool: Pool{Budget: 1, Nodes: []Node{
-			draining(mk("a", session("s1", 2, 5*time.Hour))),
+			drainingNode(mk("a", session("s1", 2, 5*time.Hour))),
 			mk("b", model("m1", 2)),
 			mk("c", session("s3", 8, 6*time.Hour)),
 		}},
@@ -98,7 +98,7 @@ func TestPlanPool(t *testing.T) {
 	}, {
 		name: "a protected node is never chosen, and stops draining",
 		pool: Pool{Budget: 1, Nodes: []Node{
-			draining(protected(mk("a", session("s1", 1, time.Minute)))),
+			drainingNode(protected(mk("a", session("s1", 1, time.Minute)))),
 			mk("b", session("s2", 2, 5*time.Hour)),
 		}},
 		want: Plan{Unretire: []string{"a"}, Retire: []Retirement{{"b", ReasonUnderused}}},
@@ -110,12 +110,27 @@ func TestPlanPool(t *testing.T) {
 		}},
 		want: Plan{Retire: []Retirement{{"b", ReasonRequested}}},
 	}, {
+		name: "a requested node drains even when the work needs every node",
+		pool: Pool{Budget: 1, Nodes: []Node{
+			mk("a", session("s1", 12, time.Hour)),
+			requested(mk("b", session("s2", 10, time.Hour))),
+		}},
+		want: Plan{Retire: []Retirement{{"b", ReasonRequested}}},
+	}, {
+		name: "consolidation off: only requested nodes",
+		pool: Pool{Budget: 2, RequestedOnly: true, Nodes: []Node{
+			mk("a", session("s1", 1, time.Minute)),
+			requested(mk("b", session("s2", 2, 5*time.Hour))),
+			mk("c", model("m1", 1)),
+		}},
+		want: Plan{Retire: []Retirement{{"b", ReasonRequested}}},
+	}, {
 		name: "a pending pod that fits nowhere un-retires the fullest draining node that takes it, and nothing is retired",
 		pool: Pool{Budget: 3, Pending: []Pod{session("new", 6, 4*time.Hour)}, Nodes: []Node{
 			mk("a", session("s1", 12, time.Hour)),
-			draining(mk("b", session("s2", 2, time.Hour))),
-			draining(mk("c", session("s3", 8, time.Hour))),
-			draining(mk("d", session("s4", 11, time.Hour))),
+			drainingNode(mk("b", session("s2", 2, time.Hour))),
+			drainingNode(mk("c", session("s3", 8, time.Hour))),
+			drainingNode(mk("d", session("s4", 11, time.Hour))),
 		}},
 		want: Plan{Unretire: []string{"c"}},
 	}, {
@@ -123,14 +138,14 @@ func TestPlanPool(t *testing.T) {
 		pool: Pool{Budget: 3, Pending: []Pod{session("new", 2, 4*time.Hour)}, Nodes: []Node{
 			mk("a", session("s1", 2, time.Hour)),
 			mk("b", session("s2", 2, time.Hour)),
-			draining(mk("c", session("s3", 2, time.Hour))),
+			drainingNode(mk("c", session("s3", 2, time.Hour))),
 		}},
 		want: Plan{},
 	}, {
 		name: "models on a draining node move once there is room, keeping the headroom",
 		pool: Pool{Budget: 1, Headroom: cpu(2), Nodes: []Node{
 			mk("a", session("s1", 10, 6*time.Hour)),
-			draining(mk("b", session("s2", 1, time.Hour), model("m1", 3), model("m2", 3))),
+			drainingNode(mk("b", session("s2", 1, time.Hour), model("m1", 3), model("m2", 3))),
 		}},
 		want: Plan{Move: []Move{{"m1", "b"}}},
 	}} {

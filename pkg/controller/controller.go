@@ -31,7 +31,9 @@ import (
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/certs"
+	"github.com/carve-dev/carve/pkg/consolidation"
 	"github.com/carve-dev/carve/pkg/podcontract"
+	"github.com/carve-dev/carve/pkg/util/kubeevents"
 	"github.com/carve-dev/carve/pkg/webhooks"
 )
 
@@ -85,6 +87,13 @@ type Options struct {
 	// not ready, after it is told to stop: the time a Service takes to stop
 	// sending it requests, so that none is refused.
 	ShutdownDelay time.Duration
+	// LeaderElection: carve-controller's controllers (consolidation) run
+	// only on the holder of the Lease carve-controller in Namespace; the
+	// webhooks serve on every replica.
+	LeaderElection bool
+	// Consolidation configures the retirement of nodes (pkg/consolidation);
+	// nil turns it off.
+	Consolidation *consolidation.Options
 	// Ready, if set, is called once the webhooks serve and are registered.
 	Ready func()
 }
@@ -121,10 +130,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 
 	scheme := Scheme()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsOptions(o),
-		HealthProbeBindAddress: o.HealthProbeBindAddress,
-		PprofBindAddress:       o.PprofBindAddress,
+		Scheme:                        scheme,
+		LeaderElection:                o.LeaderElection,
+		LeaderElectionID:              "carve-controller",
+		LeaderElectionNamespace:       o.Namespace,
+		LeaderElectionReleaseOnCancel: true,
+		Metrics:                       metricsOptions(o),
+		HealthProbeBindAddress:        o.HealthProbeBindAddress,
+		PprofBindAddress:              o.PprofBindAddress,
 		Cache: cache.Options{
 			// The webhooks only read what they get; copying every object
 			// on every admission would be the largest cost of a review.
@@ -162,6 +175,19 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if err := mgr.Add(src); err != nil {
 		return err
+	}
+	if o.Consolidation != nil {
+		recorder, err := kubeevents.Start(ctx, cfg, scheme, ReportingController)
+		if err != nil {
+			return err
+		}
+		cc, err := consolidation.New(mgr.GetClient(), recorder, *o.Consolidation)
+		if err != nil {
+			return err
+		}
+		if err := mgr.Add(cc); err != nil {
+			return err
+		}
 	}
 	// Ready means the apiserver may call this server and it can decide:
 	// the server runs, its caches are synced, the configurations are
@@ -345,6 +371,9 @@ func servesTrusted(cur *certs.State, published *[]byte) error {
 type readyRunnable func(context.Context) error
 
 func (r readyRunnable) Start(ctx context.Context) error { return r(ctx) }
+
+// NeedLeaderElection: every replica registers and serves the webhooks.
+func (readyRunnable) NeedLeaderElection() bool { return false }
 
 func ptrTrue() *bool { b := true; return &b }
 

@@ -36,7 +36,7 @@ func diagnosePod(ctx context.Context, c client.Client, pod *corev1.Pod) (Answer,
 			a.Running.Pool = node.Labels[carvev1.LabelNodePool]
 		case apierrors.IsNotFound(err), apierrors.IsForbidden(err):
 			// Users seldom may read nodes: the pool the pod asked for.
-			if pools := podPools(pod); len(pools) == 1 {
+			if pools := carvev1.PodNodePools(pod); len(pools) == 1 {
 				a.Running.Pool = pools[0]
 			}
 		default:
@@ -69,7 +69,7 @@ func diagnosePod(ctx context.Context, c client.Client, pod *corev1.Pod) (Answer,
 		return waitingAnswer(ctx, c, a, pod, ad)
 	}
 	if s := podCondition(pod, corev1.PodScheduled); s != nil && s.Status == corev1.ConditionFalse && s.Reason == corev1.PodReasonUnschedulable {
-		names := podPools(pod)
+		names := carvev1.PodNodePools(pod)
 		pools := map[string]*carvev1.NodePool{}
 		for _, n := range names {
 			var np carvev1.NodePool
@@ -159,36 +159,6 @@ func ahead(queue []QueuedPod, workspace string, position int) []PodRef {
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Position < out[j].Position })
-	return out
-}
-
-// podPools are the NodePools a pod may run on: its carve.dev/node-pool
-// node selector, or the values of that key in its required node affinity
-// (carve writes one or the other, from the profile's nodePools).
-func podPools(pod *corev1.Pod) []string {
-	if p, ok := pod.Spec.NodeSelector[carvev1.LabelNodePool]; ok {
-		return []string{p}
-	}
-	aff := pod.Spec.Affinity
-	if aff == nil || aff.NodeAffinity == nil || aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
-		return nil
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, term := range aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
-		for _, e := range term.MatchExpressions {
-			if e.Key != carvev1.LabelNodePool || e.Operator != corev1.NodeSelectorOpIn {
-				continue
-			}
-			for _, v := range e.Values {
-				if !seen[v] {
-					seen[v] = true
-					out = append(out, v)
-				}
-			}
-		}
-	}
-	sort.Strings(out)
 	return out
 }
 

@@ -153,8 +153,8 @@ func TestPodPools(t *testing.T) {
 		pod  *corev1.Pod
 		want []string
 	}{{one, []string{"cpu"}}, {many, []string{"gpu-a", "gpu-b"}}, {ut.MakePod("p", "n").Obj(), nil}} {
-		if diff := cmp.Diff(tc.want, podPools(tc.pod)); diff != "" {
-			t.Errorf("podPools (-want +got):\n%s", diff)
+		if diff := cmp.Diff(tc.want, carvev1.PodNodePools(tc.pod)); diff != "" {
+			t.Errorf("PodNodePools (-want +got):\n%s", diff)
 		}
 	}
 }

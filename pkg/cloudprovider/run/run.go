@@ -32,6 +32,7 @@ import (
 	"github.com/carve-dev/carve/pkg/cloudprovider/openshift"
 	"github.com/carve-dev/carve/pkg/cloudprovider/poolstatus"
 	"github.com/carve-dev/carve/pkg/cloudprovider/server"
+	"github.com/carve-dev/carve/pkg/util/kubeevents"
 )
 
 // Options says where and how to serve.
@@ -171,7 +172,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return err
 	}
-	recorder, err := startEvents(ctx, cfg, scheme)
+	recorder, err := kubeevents.Start(ctx, cfg, scheme, ReportingController)
 	if err != nil {
 		return err
 	}

@@ -27,9 +27,8 @@ import (
 // moment (fair share moves it as shares change) and knows nothing of pods
 // yet to arrive, so a higher-priority arrival can only delay a pod.
 
-// AnnotationExpectedDuration on a pod is how long it is expected to run, as
-// a Go duration ("45m", "2h").
-const AnnotationExpectedDuration = "carve.dev/expected-duration"
+// AnnotationExpectedDuration on a pod is how long it is expected to run.
+const AnnotationExpectedDuration = carvev1.AnnotationExpectedDuration
 
 // estimateAtMost is the most waiting pods of a workspace that get an
 // estimate; the simulation is linear in them per admitted pod's end.

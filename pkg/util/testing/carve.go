@@ -1,6 +1,8 @@
 package testing
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -123,6 +125,28 @@ func (w *WorkspaceWrapper) Budget(scope carvev1.BudgetScope, name string, period
 	return w
 }
 
+// SessionDeadline lets sessions keep a retiring node for deadline, stopped
+// no sooner than notice after they are told (notice 0: the default).
+func (w *WorkspaceWrapper) SessionDeadline(deadline, notice time.Duration) *WorkspaceWrapper {
+	if w.Spec.Disruption == nil {
+		w.Spec.Disruption = &carvev1.WorkspaceDisruption{}
+	}
+	w.Spec.Disruption.SessionDeadline = &metav1.Duration{Duration: deadline}
+	if notice > 0 {
+		w.Spec.Disruption.SessionNotice = &metav1.Duration{Duration: notice}
+	}
+	return w
+}
+
+// RestartableJobs lets consolidation move the workspace's jobs.
+func (w *WorkspaceWrapper) RestartableJobs() *WorkspaceWrapper {
+	if w.Spec.Disruption == nil {
+		w.Spec.Disruption = &carvev1.WorkspaceDisruption{}
+	}
+	w.Spec.Disruption.Jobs = carvev1.JobsRestartable
+	return w
+}
+
 // MakeQuota builds a quota; empty strings and negative pods leave a field unset.
 func MakeQuota(cpu, memory, gpu string, pods int32) *carvev1.Quota {
 	q := &carvev1.Quota{}
@@ -182,6 +206,18 @@ func (n *NodePoolWrapper) TemplateLabel(k, v string) *NodePoolWrapper {
 		n.Spec.Template.Labels = map[string]string{}
 	}
 	n.Spec.Template.Labels[k] = v
+	return n
+}
+
+// Consolidation sets the pool's consolidation policy.
+func (n *NodePoolWrapper) Consolidation(p carvev1.ConsolidationPolicy) *NodePoolWrapper {
+	n.Spec.Disruption.Consolidation = p
+	return n
+}
+
+// Budget sets the most nodes of the pool retiring at once.
+func (n *NodePoolWrapper) Budget(b int32) *NodePoolWrapper {
+	n.Spec.Disruption.Budget = ptr.To(b)
 	return n
 }
 

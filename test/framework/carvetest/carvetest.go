@@ -76,8 +76,8 @@ func InstallCRDsFrom(ctx context.Context, cfg *rest.Config, dir string) error {
 // does, with its webhooks registered with the apiserver at a loopback URL
 // over TLS, its certificates in a Secret of namespace. It returns once the
 // webhooks are registered; the controller stops when ctx ends. Errors after
-// start go to errs.
-func StartController(ctx context.Context, cfg *rest.Config, namespace string, mode controller.PodLevelMode) (<-chan error, error) {
+// start go to errs. edits, if any, change the options first.
+func StartController(ctx context.Context, cfg *rest.Config, namespace string, mode controller.PodLevelMode, edits ...func(*controller.Options)) (<-chan error, error) {
 	port, err := framework.FreePort()
 	if err != nil {
 		return nil, err
@@ -94,6 +94,9 @@ func StartController(ctx context.Context, cfg *rest.Config, namespace string, mo
 		HealthProbeBindAddress: "0",
 	}
 	o.Endpoint.URL = "https://127.0.0.1:" + strconv.Itoa(port)
+	for _, e := range edits {
+		e(&o)
+	}
 	ready := make(chan struct{})
 	o.Ready = func() { close(ready) }
 	errs := make(chan error, 1)

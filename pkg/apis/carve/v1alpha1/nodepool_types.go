@@ -161,6 +161,40 @@ type NodePoolSpec struct {
 	// "0.384"; it feeds the autoscaler's price expander.
 	// +optional
 	PricePerHour *resource.Quantity `json:"pricePerHour,omitempty"`
+	// disruption says when carve retires the pool's nodes: chosen to empty
+	// when the pool's work fits on fewer, drained by attrition (see
+	// docs/consolidation.md).
+	// +optional
+	// +kubebuilder:default={consolidation: WhenUnderused, budget: 1}
+	Disruption NodePoolDisruption `json:"disruption,omitzero"`
+}
+
+// ConsolidationPolicy says whether carve chooses nodes of a pool to retire.
+// +kubebuilder:validation:Enum=WhenUnderused;Never
+type ConsolidationPolicy string
+
+const (
+	// ConsolidateWhenUnderused: retire the node cheapest to empty when the
+	// pool's work, and room for its expected arrivals, fit on fewer nodes.
+	ConsolidateWhenUnderused ConsolidationPolicy = "WhenUnderused"
+	// ConsolidateNever: retire only nodes an admin marks (annotation
+	// carve.dev/retire) or that no longer match the pool's template.
+	ConsolidateNever ConsolidationPolicy = "Never"
+)
+
+// NodePoolDisruption bounds how carve retires a pool's nodes.
+type NodePoolDisruption struct {
+	// consolidation: WhenUnderused (the default) or Never.
+	// +optional
+	// +kubebuilder:default=WhenUnderused
+	Consolidation ConsolidationPolicy `json:"consolidation,omitempty"`
+	// budget is the most nodes of the pool that may be retiring at once,
+	// whatever the reason. 0 retires none. Default 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	Budget *int32 `json:"budget,omitempty"`
 }
 
 // NodePoolStatus is what carve observes of a pool. The sizes have no
@@ -181,6 +215,10 @@ type NodePoolStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	CostPerHour string `json:"costPerHour,omitempty"`
+	// drainingNodes is the number of the pool's nodes carve is retiring
+	// (tainted carve.dev/draining), written by carve-controller.
+	// +optional
+	DrainingNodes int32 `json:"drainingNodes"`
 	// observedGeneration is the spec generation this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -226,6 +264,7 @@ const (
 // +kubebuilder:printcolumn:name="MAX",type=integer,JSONPath=`.spec.maxSize`
 // +kubebuilder:printcolumn:name="TARGET",type=integer,JSONPath=`.status.targetSize`
 // +kubebuilder:printcolumn:name="CURRENT",type=integer,JSONPath=`.status.currentSize`
+// +kubebuilder:printcolumn:name="DRAINING",type=integer,JSONPath=`.status.drainingNodes`,priority=1,description="nodes carve is retiring"
 // +kubebuilder:printcolumn:name="PRICE/H",type=string,JSONPath=`.spec.pricePerHour`,priority=1,description="what one node costs an hour"
 // +kubebuilder:printcolumn:name="COST/H",type=string,JSONPath=`.status.costPerHour`,description="what the pool's nodes cost an hour now"
 // +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -20,11 +20,28 @@ const (
 	// AnnotationApplied records, as JSON, what carve's pod webhook applied.
 	AnnotationApplied = "carve.dev/applied"
 
+	// AnnotationExpectedDuration on a pod is how long it is expected to run,
+	// as a Go duration ("45m", "2h"): a tool that knows (a pipeline, say)
+	// may set it; wait estimates and consolidation use it.
+	AnnotationExpectedDuration = "carve.dev/expected-duration"
+
 	// AnnotationSafeToEvict is cluster-autoscaler's per-pod scale-down opt-out.
 	AnnotationSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 
-	// TaintDraining marks a node that carve is emptying: new sessions avoid it.
+	// TaintDraining (PreferNoSchedule) marks a node that carve-controller is
+	// retiring: new workspace pods start elsewhere (BinPack ranks it below
+	// every other node that fits), and only when no other node has room do
+	// they start there — which takes the node back instead of buying one.
 	TaintDraining = "carve.dev/draining"
+	// AnnotationRetire on a node asks carve-controller to retire it (any
+	// value but "false"): drained by attrition, as consolidation drains.
+	AnnotationRetire = "carve.dev/retire"
+	// AnnotationRetiring on a node says why carve-controller retires it
+	// (Underused, Requested, Drifted) while it carries TaintDraining.
+	AnnotationRetiring = "carve.dev/retiring"
+	// AnnotationRetiringSince is when carve-controller began to retire the
+	// node (RFC 3339).
+	AnnotationRetiringSince = "carve.dev/retiring-since"
 	// TaintDeleting (NoSchedule) is put on a node by carve-cloudprovider
 	// before it checks the node's pods for a deletion, so that no pod lands
 	// there between the check and the delete. No profile may tolerate it.
@@ -52,6 +69,15 @@ const (
 	ReasonOverBudget = "OverBudget"
 	// ReasonAdmitted is the reason once a waiting pod is admitted.
 	ReasonAdmitted = "Admitted"
+
+	// PodConditionNodeRetiring is carve-controller's condition on sessions
+	// (and other pods that stay) on a node it retires: True with reason
+	// NodeRetiring while it does — the message says whether and when the
+	// pod may be stopped — False with reason NodeKept once the node is no
+	// longer retired.
+	PodConditionNodeRetiring = "carve.dev/NodeRetiring"
+	ReasonNodeRetiring       = "NodeRetiring"
+	ReasonNodeKept           = "NodeKept"
 )
 
 // Workload is the kind of work a pod does; it tells carve how long the pod

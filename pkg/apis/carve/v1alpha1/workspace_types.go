@@ -68,6 +68,46 @@ type WorkspaceSpec struct {
 	// class, if it has one).
 	// +optional
 	PriorityClasses *PriorityClassPolicy `json:"priorityClasses,omitempty"`
+
+	// disruption says what carve may do to the workspace's pods when it
+	// retires the node they run on (docs/consolidation.md). Unset: sessions
+	// and jobs finish where they run; model replicas move.
+	// +optional
+	Disruption *WorkspaceDisruption `json:"disruption,omitempty"`
+}
+
+// JobDisruption says whether a job may be stopped to empty its node.
+// +kubebuilder:validation:Enum=RunToCompletion;Restartable
+type JobDisruption string
+
+const (
+	// JobsRunToCompletion: a job finishes on its node, which waits for it.
+	JobsRunToCompletion JobDisruption = "RunToCompletion"
+	// JobsRestartable: a job may be evicted from a retiring node, as model
+	// replicas are, once its replacement has room elsewhere; its controller
+	// (a Job, say) starts it again.
+	JobsRestartable JobDisruption = "Restartable"
+)
+
+// WorkspaceDisruption is what carve may do to a workspace's pods on a node
+// it retires.
+// +kubebuilder:validation:XValidation:rule="!has(self.sessionNotice) || has(self.sessionDeadline)",message="sessionNotice needs a sessionDeadline"
+type WorkspaceDisruption struct {
+	// jobs: RunToCompletion (the default) or Restartable.
+	// +optional
+	// +kubebuilder:default=RunToCompletion
+	Jobs JobDisruption `json:"jobs,omitempty"`
+	// sessionDeadline is how long a session may keep a retiring node, e.g.
+	// "8h" for a maintenance window. Once it has passed — and at least
+	// sessionNotice after its owner was told — the session is evicted.
+	// Unset (the default): sessions are never evicted; the node waits for
+	// them to end.
+	// +optional
+	SessionDeadline *metav1.Duration `json:"sessionDeadline,omitempty"`
+	// sessionNotice is the least time between telling a session's owner
+	// that it will be stopped and stopping it. Default 1h.
+	// +optional
+	SessionNotice *metav1.Duration `json:"sessionNotice,omitempty"`
 }
 
 // BudgetScope is what a budget caps.
