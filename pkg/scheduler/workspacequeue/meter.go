@@ -115,10 +115,10 @@ type span struct {
 }
 
 // History kept: the current UTC day and historyDays before it, the current
-// month and historyMonths before it (the API's MaxItems).
+// month and historyMonths before it.
 const (
-	historyDays   = 35
-	historyMonths = 12
+	historyDays   = carvev1.SpendHistoryDays
+	historyMonths = carvev1.SpendHistoryMonths
 )
 
 // scopes are the splits of a period's totals.

@@ -417,6 +417,14 @@ type PeriodSpend struct {
 // names it does not list.
 const OtherSpend = "(other)"
 
+// The history a Workspace's status.spend keeps (the MaxItems of days and
+// months): the current UTC day and SpendHistoryDays before it, and
+// SpendHistoryMonths calendar months before the current one.
+const (
+	SpendHistoryDays   = 35
+	SpendHistoryMonths = 12
+)
+
 // SpendAmounts are resource-hours and their cost, as decimal strings.
 type SpendAmounts struct {
 	// cpuHours is CPU core-hours requested, e.g. "12.5".
