@@ -159,6 +159,16 @@ func newTotals() *totals {
 	return t
 }
 
+// empty is whether nothing was counted in the period.
+func (t *totals) empty() bool {
+	for _, by := range t.by {
+		if len(by) > 0 {
+			return false
+		}
+	}
+	return t.total == spend{}
+}
+
 // add adds a run's use to the total and its splits; a pod without a team is
 // in no team, one without a profile or kind under "none".
 func (t *totals) add(r *run, s spend) {
@@ -367,7 +377,7 @@ func (m *meter) observe(pod *corev1.Pod, id identity) {
 		r.since = s.until
 	}
 	if _, _, start := kept(now); r.since.Before(start) {
-		// Earlier months are not kept.
+		// Nothing older is kept.
 		r.since = start
 	}
 	m.running[pod.UID] = r
@@ -650,10 +660,12 @@ func (m *meter) report(workspace string) *carvev1.WorkspaceSpend {
 	history := func(m map[string]*totals, oldest, before string) []carvev1.PeriodSpend {
 		var out []carvev1.PeriodSpend
 		for _, name := range slices.Sorted(maps.Keys(m)) {
-			if name < oldest || (before != "" && name >= before) {
+			t := m[name]
+			if name < oldest || (before != "" && name >= before) || t.empty() {
+				// A month a checkpoint opened that no pod ran in has
+				// nothing to say.
 				continue
 			}
-			t := m[name]
 			out = append(out, carvev1.PeriodSpend{Period: name, Total: formatSpend(t.total),
 				Teams: t.list("team", historyMost["team"]), Projects: t.list("project", historyMost["project"]),
 				Profiles: t.list("profile", historyMost["profile"]), Kinds: t.list("kind", historyMost["kind"])})

@@ -406,3 +406,22 @@ func TestHistoryMost(t *testing.T) {
 		t.Errorf("after a restart the day's projects are\n%+v\nwant\n%+v", got, day.Projects)
 	}
 }
+
+// TestMeterIdleMonth: a month that a checkpoint opened and no pod ran in
+// is not in the history.
+func TestMeterIdleMonth(t *testing.T) {
+	now := time.Date(2026, 10, 31, 23, 0, 0, 0, time.UTC)
+	m := newMeter(func() time.Time { return now }, testRates)
+	p := meterPod("nb", "alice", "cpu-0", "1", now)
+	m.observe(p, identity{workspace: "ml"})
+	now = now.Add(30 * time.Minute)
+	m.end(p)
+	for range 50 {
+		now = now.Add(24 * time.Hour)
+		m.checkpoint()
+	}
+	st := m.report("ml")
+	if diff := cmp.Diff(map[string]string{"2026-10": "0.500000"}, hoursOf(t, st.Months)); st.Period != "2026-12" || diff != "" {
+		t.Errorf("in %s, earlier months (-want +got):\n%s", st.Period, diff)
+	}
+}
