@@ -120,6 +120,7 @@ fuzz:
 	$(GO) test ./pkg/podcontract -run '^$$' -fuzz '^FuzzCheckUpdate$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/webhooks -run '^$$' -fuzz '^FuzzPodWebhook$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/kubectlcarve -run '^$$' -fuzz '^FuzzParseWaiting$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/kubectlcarve -run '^$$' -fuzz '^FuzzParseSince$$' -fuzztime $(FUZZTIME)
 
 ## bench: every benchmark (figures and how to read them: docs/benchmarks.md)
 bench: bench-admission bench-packing bench-cloudprovider bench-scheduler

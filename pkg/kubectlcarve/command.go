@@ -38,7 +38,7 @@ func NewCommand(o Options) *cobra.Command {
 		Long: `kubectl carve answers questions about carve's workspaces, quotas and node pools.
 
   kubectl carve status            what each workspace, team and project holds of its quota and spent this month; budgets; node pools and their cost
-  kubectl carve cost              what each workspace, team, project, profile or kind used and cost this month
+  kubectl carve cost              what each workspace, team, project, profile or kind used and cost this month, or --since a day
   kubectl carve queue             the pods waiting for quota or a spent budget, in admission order
   kubectl carve why POD           why a pod (or a deployment's, job's or statefulset's pods) does not run
   kubectl carve profiles          the profiles pods of this namespace may pick`,

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -17,13 +19,20 @@ import (
 )
 
 // CostReport is `kubectl carve cost -o json|yaml`: what workspaces' pods
-// used and cost this month, split one way, from the Workspaces'
-// status.spend (carve-scheduler meters it; docs/metering.md).
+// used and cost this month, or since a day, split one way, from the
+// Workspaces' status.spend (carve-scheduler meters it; docs/metering.md).
 type CostReport struct {
 	// By is what a row is: workspace, team, project, profile or kind.
 	By string `json:"by"`
 	// Team is --team: only that team's rows.
 	Team string `json:"team,omitempty"`
+	// Since is --since: the rows sum the spend from the start of that UTC
+	// day to now; unset, they are the current month's.
+	Since *metav1.Time `json:"since,omitempty"`
+	// History is what the rows sum with --since: the daily totals
+	// (status.spend.days) or, for a month's first day beyond them, the
+	// monthly ones (status.spend.months and the current month).
+	History string `json:"history,omitempty"`
 	// Workspaces are the workspaces asked about and what of their spend
 	// the rows hold.
 	Workspaces []WorkspaceSpend `json:"workspaces"`
@@ -41,7 +50,7 @@ type WorkspaceSpend struct {
 	Period       string       `json:"period,omitempty"`
 	MeteredUntil *metav1.Time `json:"meteredUntil,omitempty"`
 	// Included is false when its spend is not in the rows: not metered
-	// yet, or of another month than the current one.
+	// yet, or (without --since) of another month than the current one.
 	Included bool `json:"included"`
 }
 
@@ -59,25 +68,29 @@ var costBys = []string{"workspace", "team", "project", "profile", "kind"}
 
 func newCostCommand(e *env) *cobra.Command {
 	var out outputFlag
-	var workspace, team, by string
+	var workspace, team, by, sinceFlag string
 	cmd := &cobra.Command{
-		Use:   "cost [-w WORKSPACE] [--team TEAM] [--by workspace|team|project|profile|kind]",
-		Short: "What each workspace, team, project, profile or kind used and cost this month",
+		Use:   "cost [-w WORKSPACE] [--team TEAM] [--since 30d|2026-11-01] [--by workspace|team|project|profile|kind]",
+		Short: "What each workspace, team, project, profile or kind used and cost this month, or since a day",
 		Long: `What the pods of each workspace (or team, project, profile or workload kind) used this month,
-in CPU core-hours, memory GiB-hours and GPU-hours of what they request, and what that cost in the
-currency of the NodePools' prices, with a TOTAL row: the Workspaces' status.spend, which
-carve-scheduler meters from each pod's binding to its end (docs/metering.md).
+or since a day, in CPU core-hours, memory GiB-hours and GPU-hours of what they request, and what
+that cost in the currency of the NodePools' prices, with a TOTAL row: the Workspaces'
+status.spend, which carve-scheduler meters from each pod's binding to its end (docs/metering.md).
 
-Only the current calendar month (UTC) is there: the status starts from zero at each month's
-start. Earlier months, and any other range, are in carve-scheduler's Prometheus metrics
-(carve_workspace_cost_total, carve_workspace_resource_hours_total), e.g.
-increase(carve_workspace_cost_total[30d]); there is no --since.
+Without --since: the current calendar month (UTC). --since Nd sums the days from the start of
+the UTC day N days ago to now (0d is today, 7d the last 7 days and today); --since 2026-11-01
+from the start of that UTC day. The status keeps daily totals for today and the 35 days before
+it, and monthly totals for the 12 months before this one: further back, --since takes a month's
+first day only, and nothing before those 12 months (carve-scheduler's Prometheus metrics,
+carve_workspace_cost_total, keep what Prometheus retains).
 
 --team keeps one team's rows: with --by team (its default) the team's, with --by project its
 projects'. The status splits profiles and kinds by workspace only, not by team.`,
 		Example: `  kubectl carve cost
   kubectl carve cost -w ml-team --by project
   kubectl carve cost -w ml-team --team vision --by project
+  kubectl carve cost --since 30d --by profile
+  kubectl carve cost --since 2026-06-01 -w ml-team
   kubectl carve cost --by kind -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -87,12 +100,26 @@ projects'. The status splits profiles and kinds by workspace only, not by team.`
 			if err := validateCostBy(by, team); err != nil {
 				return err
 			}
+			now := time.Now()
+			var q costQuery
+			if cmd.Flags().Changed("since") {
+				since, err := parseSince(sinceFlag, now)
+				if err != nil {
+					return err
+				}
+				history, err := sinceHistory(since, now)
+				if err != nil {
+					return err
+				}
+				q.since, q.history = since, history
+			}
+			q.by, q.team = by, team
 			return runReport(cmd.Context(), e, &out, func(ctx context.Context, c client.Client) (*CostReport, error) {
 				wss, err := listWorkspaces(ctx, c, workspace)
 				if err != nil {
 					return nil, err
 				}
-				return buildCost(wss, by, team, time.Now()), nil
+				return buildCost(wss, q, now), nil
 			}, func(w io.Writer, r *CostReport) error { return printCost(w, r, e.age) })
 		},
 	}
@@ -100,6 +127,7 @@ projects'. The status splits profiles and kinds by workspace only, not by team.`
 	cmd.Flags().StringVarP(&workspace, "workspace", "w", "", "Only this workspace.")
 	cmd.Flags().StringVar(&team, "team", "", "Only this team (with --by team or --by project).")
 	cmd.Flags().StringVar(&by, "by", "workspace", "A row for each: "+strings.Join(costBys, ", ")+".")
+	cmd.Flags().StringVar(&sinceFlag, "since", "", "From the start of this UTC day to now: Nd (N days ago; 0d is today) or a date, 2026-11-01. Default: this month.")
 	return cmd
 }
 
@@ -133,19 +161,38 @@ func listWorkspaces(ctx context.Context, c client.Client, workspace string) ([]c
 	return wss.Items, nil
 }
 
-// buildCost is the report of these workspaces' spend of now's month.
-func buildCost(wss []carvev1.Workspace, by, team string, now time.Time) *CostReport {
+// costQuery is what cost is asked: --by, --team and --since (zero: the
+// current month) with the history that holds it (sinceHistory).
+type costQuery struct {
+	by, team string
+	since    time.Time
+	history  string
+}
+
+// buildCost is the report of these workspaces' spend of now's month, or
+// from q.since to now.
+func buildCost(wss []carvev1.Workspace, q costQuery, now time.Time) *CostReport {
+	by, team := q.by, q.team
 	r := &CostReport{By: by, Team: team, Workspaces: []WorkspaceSpend{}, Rows: []CostRow{}}
+	if !q.since.IsZero() {
+		r.Since, r.History = &metav1.Time{Time: q.since.UTC()}, q.history
+	}
 	month := now.UTC().Format("2006-01")
 	sort.Slice(wss, func(i, j int) bool { return wss[i].Name < wss[j].Name })
 	for i := range wss {
 		ws := &wss[i]
 		w := WorkspaceSpend{Name: ws.Name}
-		sp := ws.Status.Spend
-		if sp != nil {
-			w.Period = sp.Period
-			w.MeteredUntil = sp.MeteredUntil.DeepCopy()
-			w.Included = sp.Period == month
+		var sp carvev1.PeriodSpend
+		if st := ws.Status.Spend; st != nil {
+			w.Period = st.Period
+			w.MeteredUntil = st.MeteredUntil.DeepCopy()
+			if q.since.IsZero() {
+				w.Included = st.Period == month
+				sp = carvev1.PeriodSpend{Period: st.Period, Total: st.Total, Teams: st.Teams, Projects: st.Projects, Profiles: st.Profiles, Kinds: st.Kinds}
+			} else {
+				w.Included = true
+				sp = sumSince(st, q.since, q.history)
+			}
 		}
 		r.Workspaces = append(r.Workspaces, w)
 		if !w.Included {
@@ -201,6 +248,63 @@ func buildCost(wss []carvev1.Workspace, by, team string, now time.Time) *CostRep
 	}
 	r.Total = sum.amounts()
 	return r
+}
+
+// sumSince is a status's spend from since to now: the sum of its days from
+// since's, or (history sinceMonths) of its months from since's, the current
+// one included.
+func sumSince(st *carvev1.WorkspaceSpend, since time.Time, history string) carvev1.PeriodSpend {
+	var periods []carvev1.PeriodSpend
+	if history == sinceMonths {
+		from := since.UTC().Format("2006-01")
+		for _, p := range st.Months {
+			if p.Period >= from && p.Period < st.Period {
+				periods = append(periods, p)
+			}
+		}
+		if st.Period >= from {
+			periods = append(periods, carvev1.PeriodSpend{Period: st.Period, Total: st.Total, Teams: st.Teams, Projects: st.Projects, Profiles: st.Profiles, Kinds: st.Kinds})
+		}
+	} else {
+		from := since.UTC().Format(time.DateOnly)
+		for _, p := range st.Days {
+			if p.Period >= from {
+				periods = append(periods, p)
+			}
+		}
+	}
+	return sumPeriods(periods)
+}
+
+// sumPeriods adds periods' totals and splits exactly, name by name.
+func sumPeriods(periods []carvev1.PeriodSpend) carvev1.PeriodSpend {
+	var total amountsSum
+	for _, p := range periods {
+		total.add(p.Total, 1)
+	}
+	split := func(of func(carvev1.PeriodSpend) []carvev1.NamedSpend) []carvev1.NamedSpend {
+		sums := map[string]*amountsSum{}
+		for _, p := range periods {
+			for _, n := range of(p) {
+				if sums[n.Name] == nil {
+					sums[n.Name] = &amountsSum{}
+				}
+				sums[n.Name].add(n.SpendAmounts, 1)
+			}
+		}
+		var out []carvev1.NamedSpend
+		for _, name := range slices.Sorted(maps.Keys(sums)) {
+			out = append(out, carvev1.NamedSpend{Name: name, SpendAmounts: sums[name].amounts()})
+		}
+		return out
+	}
+	return carvev1.PeriodSpend{
+		Total:    total.amounts(),
+		Teams:    split(func(p carvev1.PeriodSpend) []carvev1.NamedSpend { return p.Teams }),
+		Projects: split(func(p carvev1.PeriodSpend) []carvev1.NamedSpend { return p.Projects }),
+		Profiles: split(func(p carvev1.PeriodSpend) []carvev1.NamedSpend { return p.Profiles }),
+		Kinds:    split(func(p carvev1.PeriodSpend) []carvev1.NamedSpend { return p.Kinds }),
+	}
 }
 
 // amountsSum adds decimal strings exactly.
@@ -288,7 +392,11 @@ func printCost(w io.Writer, r *CostReport, age ageFunc) error {
 		}
 	}
 	if oldest != nil {
-		fmt.Fprintf(w, "Month %s (UTC), metered until %s ago; costs in the currency of the NodePools' prices.\n", month, age(oldest.Time))
+		what := fmt.Sprintf("Month %s (UTC)", month)
+		if r.Since != nil {
+			what = fmt.Sprintf("Since %s (%s totals)", r.Since.UTC().Format("2006-01-02 15:04 MST"), map[string]string{sinceDays: "daily", sinceMonths: "monthly"}[r.History])
+		}
+		fmt.Fprintf(w, "%s, metered until %s ago; costs in the currency of the NodePools' prices.\n", what, age(oldest.Time))
 	}
 	if len(left) > 0 {
 		fmt.Fprintf(w, "Not in the table: %s.\n", strings.Join(left, ", "))

@@ -20,12 +20,13 @@ import (
 // pricePerHour split over the node's allocatable CPU, memory and GPUs in
 // proportion to reference weights (OpenCost's default prices per core-hour,
 // GiB-hour and GPU-hour), so that pods requesting the whole node cost
-// exactly the node's price. Totals are kept per calendar month (UTC), per
-// workspace and split by team, project, profile and workload kind; the
-// Workspace status persists them with the instant they are complete up to
-// (meteredUntil), from which a restarted scheduler meters running pods on,
-// so nothing is counted twice, and what could be lost is bounded by the
-// checkpoint interval (docs/metering.md).
+// exactly the node's price. Totals are kept per workspace, for the current
+// calendar month (UTC) and as a bounded history of UTC days and earlier
+// months, each split by team, project, profile and workload kind; the
+// Workspace status persists all of them with the one instant they are
+// complete up to (meteredUntil), from which a restarted scheduler meters
+// running pods on, so nothing is counted twice, and what could be lost is
+// bounded by the checkpoint interval (docs/metering.md).
 
 // Reference weights: OpenCost's default prices, in dollars per core-hour,
 // GiB-hour and GPU-hour. Only their ratios matter here: they split a node's
@@ -113,16 +114,116 @@ type span struct {
 	from, to time.Time
 }
 
-// wsSpend is one workspace's totals for one month, and for the current
-// day and week (for budgets).
+// History kept: the current UTC day and historyDays before it, the current
+// month and historyMonths before it.
+const (
+	historyDays   = carvev1.SpendHistoryDays
+	historyMonths = carvev1.SpendHistoryMonths
+)
+
+// scopes are the splits of a period's totals.
+var scopes = [...]string{"team", "project", "profile", "kind"}
+
+// historyMost is how many names a history period lists of each split (the
+// API's MaxItems), carvev1.OtherSpend included.
+var historyMost = map[string]int{"team": 16, "project": 32, "profile": 16, "kind": 8}
+
+// wsSpend is one workspace's totals: of the current month, of the days and
+// months of its history, and of the current day and week by budget key
+// (for budgets).
 type wsSpend struct {
+	// period is the current month: the latest one counted or checkpointed.
 	period string
-	// until is the instant up to which every running pod is counted.
+	// until is the instant up to which every running pod is counted, in
+	// every period alike.
 	until time.Time
-	total spend
-	by    map[string]map[string]spend // "team", "project", "profile", "kind" → name → spend
+	// months and days are the totals by month ("2026-12") and UTC day
+	// ("2026-12-03"), the current ones included; none older than the
+	// history kept.
+	months, days map[string]*totals
 	// short are the day's and the week's, by budget key.
 	short [2]shortSpend
+}
+
+// totals are one period's.
+type totals struct {
+	total spend
+	by    map[string]map[string]spend // "team", "project", "profile", "kind" → name → spend
+}
+
+func newTotals() *totals {
+	t := &totals{by: map[string]map[string]spend{}}
+	for _, sc := range scopes {
+		t.by[sc] = map[string]spend{}
+	}
+	return t
+}
+
+// empty is whether nothing was counted in the period.
+func (t *totals) empty() bool {
+	for _, by := range t.by {
+		if len(by) > 0 {
+			return false
+		}
+	}
+	return t.total == spend{}
+}
+
+// add adds a run's use to the total and its splits; a pod without a team is
+// in no team, one without a profile or kind under "none".
+func (t *totals) add(r *run, s spend) {
+	t.total = t.total.plus(s)
+	for i, key := range [...]string{r.team, r.project, r.profile, r.kind} {
+		if key == "" {
+			if i == 0 {
+				continue
+			}
+			key = "none"
+		}
+		t.by[scopes[i]][key] = t.by[scopes[i]][key].plus(s)
+	}
+}
+
+// list is a split as the status shows it, by name. With most > 0 it lists
+// the most-1 names that cost most (then used most CPU, then by name) and
+// sums the rest under carvev1.OtherSpend, so the split still adds up.
+func (t *totals) list(scope string, most int) []carvev1.NamedSpend {
+	by := t.by[scope]
+	names := slices.Sorted(maps.Keys(by))
+	if most > 0 && len(names) > most {
+		names = slices.DeleteFunc(names, func(n string) bool { return n == carvev1.OtherSpend })
+		slices.SortStableFunc(names, func(a, b string) int {
+			x, y := by[a], by[b]
+			if x.cost != y.cost {
+				return cmpDesc(x.cost, y.cost)
+			}
+			return cmpDesc(x.cpuHours, y.cpuHours)
+		})
+		other := by[carvev1.OtherSpend]
+		for _, n := range names[most-1:] {
+			other = other.plus(by[n])
+		}
+		names = names[:most-1]
+		by = maps.Clone(by)
+		by[carvev1.OtherSpend] = other
+		names = append(names, carvev1.OtherSpend)
+		slices.Sort(names)
+	}
+	var out []carvev1.NamedSpend
+	for _, name := range names {
+		out = append(out, carvev1.NamedSpend{Name: name, SpendAmounts: formatSpend(by[name])})
+	}
+	return out
+}
+
+func cmpDesc(a, b float64) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
 }
 
 // shortSpend is one day's or week's use, by budgetKey.
@@ -161,9 +262,17 @@ func budgetKey(scope carvev1.BudgetScope, name string) string {
 }
 
 func newWSSpend(period string, until time.Time) *wsSpend {
-	return &wsSpend{period: period, until: until, by: map[string]map[string]spend{
-		"team": {}, "project": {}, "profile": {}, "kind": {},
-	}}
+	return &wsSpend{period: period, until: until, months: map[string]*totals{}, days: map[string]*totals{}}
+}
+
+// totalsIn is the totals of a month or day, made when missing.
+func totalsIn(m map[string]*totals, name string) *totals {
+	t := m[name]
+	if t == nil {
+		t = newTotals()
+		m[name] = t
+	}
+	return t
 }
 
 // meter meters workspace pods. It is fed by the plugin's informers (start,
@@ -191,6 +300,22 @@ func periodOf(t time.Time) (name string, start, end time.Time) {
 	t = t.UTC()
 	start = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
 	return start.Format("2006-01"), start, start.AddDate(0, 1, 0)
+}
+
+// kept is the oldest month and day of the history kept as of now, and
+// when that month starts: nothing before it is counted.
+func kept(now time.Time) (month, day string, start time.Time) {
+	_, monthStart, _ := periodOf(now)
+	_, dayStart, _ := shortPeriodOf(periodDay, now)
+	start = monthStart.AddDate(0, -historyMonths, 0)
+	return start.Format("2006-01"), dayStart.AddDate(0, 0, -historyDays).Format("2006-01-02"), start
+}
+
+// prune forgets the months and days older than the history kept as of now.
+func (s *wsSpend) prune(now time.Time) {
+	month, day, _ := kept(now)
+	maps.DeleteFunc(s.months, func(name string, _ *totals) bool { return name < month })
+	maps.DeleteFunc(s.days, func(name string, _ *totals) bool { return name < day })
 }
 
 // boundAt is when a pod was bound: its PodScheduled condition's transition
@@ -251,8 +376,8 @@ func (m *meter) observe(pod *corev1.Pod, id identity) {
 		// Counted up to there already (before a restart).
 		r.since = s.until
 	}
-	if _, start, _ := periodOf(now); r.since.Before(start) {
-		// Earlier months are not kept.
+	if _, _, start := kept(now); r.since.Before(start) {
+		// Nothing older is kept.
 		r.since = start
 	}
 	m.running[pod.UID] = r
@@ -282,11 +407,14 @@ func (m *meter) checkpoint() {
 	name, _, _ := periodOf(now)
 	for _, s := range m.ws {
 		if name > s.period {
-			*s = *newWSSpend(name, now)
+			// A new month starts from nothing; the last one is history.
+			s.period = name
+			totalsIn(s.months, name)
 		}
 		if now.After(s.until) {
 			s.until = now
 		}
+		s.prune(now)
 	}
 }
 
@@ -303,38 +431,38 @@ func (m *meter) accrue(r *run, to time.Time) {
 	}
 }
 
-// add adds req over [from, to] to r's workspace, split at day ends: each
-// month's, week's and day's use goes to that period, and periods before the
-// workspace's current ones are not kept.
+// add adds req over [from, to] to r's workspace, split at day ends (and so
+// at month ends): each month's, week's and day's use goes to that period,
+// and periods older than the history kept are not kept.
 func (m *meter) add(r *run, req amounts, from, to time.Time) {
 	rt := m.ratesOf(r.node)
+	oldestMonth, oldestDay, oldest := kept(m.now())
 	for from.Before(to) {
-		name, start, _ := periodOf(from)
-		_, _, dayEnd := shortPeriodOf(periodDay, from)
+		name, _, _ := periodOf(from)
+		day, _, dayEnd := shortPeriodOf(periodDay, from)
 		step := to
 		if dayEnd.Before(step) {
 			step = dayEnd
 		}
 		s := m.ws[r.workspace]
-		if s == nil || name > s.period {
-			s = newWSSpend(name, start)
+		if s == nil {
+			// Nothing is counted before the history kept, so every
+			// running pod is counted up to its start.
+			s = newWSSpend(name, oldest)
 			m.ws[r.workspace] = s
 		}
+		if name > s.period {
+			s.period = name
+		}
 		add := rt.costOf(req, step.Sub(from).Hours())
-		if name == s.period {
-			s.total = s.total.plus(add)
-			for scope, key := range map[string]string{"team": r.team, "project": r.project, "profile": r.profile, "kind": r.kind} {
-				if key == "" {
-					if scope == "team" {
-						continue
-					}
-					key = "none"
-				}
-				s.by[scope][key] = s.by[scope][key].plus(add)
-			}
+		if name >= oldestMonth {
+			totalsIn(s.months, name).add(r, add)
 			if m.accrued != nil {
 				m.accrued(r, rt, add)
 			}
+		}
+		if day >= oldestDay {
+			totalsIn(s.days, day).add(r, add)
 		}
 		keys := []string{"workspace", "project/" + r.project}
 		if r.team != "" {
@@ -381,16 +509,18 @@ func (m *meter) used(workspace string, b carvev1.Budget, project string, now tim
 		}
 		return s.short[kind].by[budgetKey(b.Scope, name)]
 	default:
-		if pname, _, _ := periodOf(now); s.period != pname {
+		pname, _, _ := periodOf(now)
+		t := s.months[pname]
+		if t == nil {
 			return spend{}
 		}
 		switch b.Scope {
 		case carvev1.BudgetTeam:
-			return s.by["team"][name]
+			return t.by["team"][name]
 		case carvev1.BudgetProject:
-			return s.by["project"][name]
+			return t.by["project"][name]
 		}
-		return s.total
+		return t.total
 	}
 }
 
@@ -399,15 +529,16 @@ func (m *meter) projects(workspace string) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.ws[workspace]
-	if s == nil {
+	if s == nil || s.months[s.period] == nil {
 		return nil
 	}
-	return slices.Sorted(maps.Keys(s.by["project"]))
+	return slices.Sorted(maps.Keys(s.months[s.period].by["project"]))
 }
 
-// seed takes a workspace's totals as its status persists them: those of the
-// current period, complete up to meteredUntil. Running pods are metered on
-// from there; what this process counted of them before is dropped, so the
+// seed takes a workspace's totals as its status persists them: those of its
+// month and of its history, all complete up to meteredUntil. Running pods
+// are metered on from there (into the periods they ran in, an earlier month
+// included); what this process counted of them before is dropped, so the
 // persisted totals are never counted twice.
 //
 // It takes them only when they are newer than what the meter has: at start
@@ -415,20 +546,25 @@ func (m *meter) projects(workspace string) []string {
 func (m *meter) seedNewer(workspace string, st *carvev1.WorkspaceSpend, budgets []carvev1.BudgetStatus) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	name, _, _ := periodOf(m.now())
-	if st == nil || st.Period != name {
+	if st == nil || !validPeriod(st.Period, "2006-01") {
 		return
 	}
-	if cur := m.ws[workspace]; cur != nil && cur.period == name && !st.MeteredUntil.After(cur.until) {
+	if cur := m.ws[workspace]; cur != nil && !st.MeteredUntil.After(cur.until) {
 		return
 	}
 	s := newWSSpend(st.Period, st.MeteredUntil.Time)
-	s.total = parseSpend(st.Total)
-	for scope, list := range map[string][]carvev1.NamedSpend{"team": st.Teams, "project": st.Projects, "profile": st.Profiles, "kind": st.Kinds} {
-		for _, n := range list {
-			s.by[scope][n.Name] = parseSpend(n.SpendAmounts)
+	for _, p := range st.Months {
+		if validPeriod(p.Period, "2006-01") && p.Period < st.Period {
+			s.months[p.Period] = parseTotals(p.Total, p.Teams, p.Projects, p.Profiles, p.Kinds)
 		}
 	}
+	for _, p := range st.Days {
+		if validPeriod(p.Period, "2006-01-02") {
+			s.days[p.Period] = parseTotals(p.Total, p.Teams, p.Projects, p.Profiles, p.Kinds)
+		}
+	}
+	s.months[st.Period] = parseTotals(st.Total, st.Teams, st.Projects, st.Profiles, st.Kinds)
+	s.prune(m.now())
 	for _, b := range budgets {
 		kind := periodDay
 		switch b.Period {
@@ -504,7 +640,7 @@ func (m *meter) drop(workspace string) {
 }
 
 // report is a workspace's totals as its status shows them; nil when
-// nothing was metered this period.
+// nothing was metered.
 func (m *meter) report(workspace string) *carvev1.WorkspaceSpend {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -512,17 +648,31 @@ func (m *meter) report(workspace string) *carvev1.WorkspaceSpend {
 	if s == nil {
 		return nil
 	}
-	out := &carvev1.WorkspaceSpend{Period: s.period, Total: formatSpend(s.total)}
+	cur := s.months[s.period]
+	if cur == nil {
+		cur = newTotals()
+	}
+	out := &carvev1.WorkspaceSpend{Period: s.period, Total: formatSpend(cur.total)}
 	// Checkpoints are at whole seconds, which is what the API keeps.
 	out.MeteredUntil.Time = s.until.UTC()
-	list := func(scope string) []carvev1.NamedSpend {
-		var out []carvev1.NamedSpend
-		for _, name := range slices.Sorted(maps.Keys(s.by[scope])) {
-			out = append(out, carvev1.NamedSpend{Name: name, SpendAmounts: formatSpend(s.by[scope][name])})
+	out.Teams, out.Projects, out.Profiles, out.Kinds = cur.list("team", 0), cur.list("project", 0), cur.list("profile", 0), cur.list("kind", 0)
+	oldestMonth, oldestDay, _ := kept(m.now())
+	history := func(m map[string]*totals, oldest, before string) []carvev1.PeriodSpend {
+		var out []carvev1.PeriodSpend
+		for _, name := range slices.Sorted(maps.Keys(m)) {
+			t := m[name]
+			if name < oldest || (before != "" && name >= before) || t.empty() {
+				// A month a checkpoint opened that no pod ran in has
+				// nothing to say.
+				continue
+			}
+			out = append(out, carvev1.PeriodSpend{Period: name, Total: formatSpend(t.total),
+				Teams: t.list("team", historyMost["team"]), Projects: t.list("project", historyMost["project"]),
+				Profiles: t.list("profile", historyMost["profile"]), Kinds: t.list("kind", historyMost["kind"])})
 		}
 		return out
 	}
-	out.Teams, out.Projects, out.Profiles, out.Kinds = list("team"), list("project"), list("profile"), list("kind")
+	out.Days, out.Months = history(s.days, oldestDay, ""), history(s.months, oldestMonth, s.period)
 	return out
 }
 
@@ -530,6 +680,25 @@ func (m *meter) report(workspace string) *carvev1.WorkspaceSpend {
 func formatSpend(s spend) carvev1.SpendAmounts {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }
 	return carvev1.SpendAmounts{CPUHours: f(s.cpuHours), MemoryGiBHours: f(s.memGiBHours), GPUHours: f(s.gpuHours), Cost: f(s.cost)}
+}
+
+// parseTotals reads one period's totals as the status persists them.
+func parseTotals(total carvev1.SpendAmounts, splits ...[]carvev1.NamedSpend) *totals {
+	t := newTotals()
+	t.total = parseSpend(total)
+	for i, list := range splits {
+		for _, n := range list {
+			t.by[scopes[i]][n.Name] = parseSpend(n.SpendAmounts)
+		}
+	}
+	return t
+}
+
+// validPeriod is whether name is a month or day in layout, as the meter
+// writes them.
+func validPeriod(name, layout string) bool {
+	t, err := time.Parse(layout, name)
+	return err == nil && t.Format(layout) == name
 }
 
 func parseSpend(a carvev1.SpendAmounts) spend {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/kubectlcarve"
@@ -61,8 +62,18 @@ func maskSpend(out string) string {
 }
 
 // carve runs `kubectl carve args...` in-process against the test cluster,
-// as kubectl would run the plugin, with ages printed as <age>.
+// as kubectl would run the plugin, with ages printed as <age> and times,
+// dates and months masked.
 func carve(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	out, err := carveUnmasked(t, args...)
+	masked := timestamps.ReplaceAllString(out, "<time>")
+	masked = dates.ReplaceAllString(masked, "YYYY-MM-DD hh:mm UTC")
+	return months.ReplaceAllString(masked, "YYYY-MM"), err
+}
+
+// carveUnmasked is carve without masking what it prints.
+func carveUnmasked(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	cmd := kubectlcarve.NewCommand(kubectlcarve.Options{
@@ -74,9 +85,7 @@ func carve(t *testing.T, args ...string) (string, error) {
 	if errOut.Len() > 0 {
 		t.Logf("stderr of kubectl carve %s:\n%s", strings.Join(args, " "), errOut.String())
 	}
-	masked := timestamps.ReplaceAllString(out.String(), "<time>")
-	masked = dates.ReplaceAllString(masked, "YYYY-MM-DD hh:mm UTC")
-	return months.ReplaceAllString(masked, "YYYY-MM"), err
+	return out.String(), err
 }
 
 // golden compares what `kubectl carve args...` prints with
@@ -204,7 +213,7 @@ func TestDocsShowGoldens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"status", "status-projects", "cost", "cost-team", "queue-workspace", "queue-over-budget", "why-denied", "why-waiting", "why-over-budget",
+	for _, name := range []string{"status", "status-projects", "cost", "cost-team", "cost-since", "queue-workspace", "queue-over-budget", "why-denied", "why-waiting", "why-over-budget",
 		"why-unschedulable-scaling", "why-unschedulable-max", "why-running", "why-not-managed", "profiles"} {
 		g, err := os.ReadFile(filepath.Join("testdata", name+".golden"))
 		if err != nil {
@@ -220,9 +229,23 @@ func TestCost(t *testing.T) {
 	goldenMasked(t, "cost", hashes, "cost")
 	goldenMasked(t, "cost-team", hashes, "cost", "-w", "ml-team", "--by", "team")
 	goldenMasked(t, "cost-json", hashes, "cost", "-w", "ml-team", "--by", "project", "-o", "json")
-	for _, args := range [][]string{{"cost", "--by", "namespace"}, {"cost", "--team", "vision", "--by", "kind"}, {"cost", "--since", "30d"}, {"cost", "-w", "nope"}} {
-		if out, err := carve(t, args...); err == nil {
-			t.Errorf("kubectl carve %s: no error, printed\n%s", strings.Join(args, " "), out)
+	goldenMasked(t, "cost-since", hashes, "cost", "--since", "7d")
+	goldenMasked(t, "cost-since-json", hashes, "cost", "-w", "ml-team", "--since", "7d", "--by", "kind", "-o", "json")
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"cost", "--by", "namespace"}, "use one of"},
+		{[]string{"cost", "--team", "vision", "--by", "kind"}, "use --by team or --by project"},
+		{[]string{"cost", "--since", "30x"}, "give a number of days"},
+		{[]string{"cost", "--since", "2999-01-01"}, "is after today"},
+		{[]string{"cost", "--since", "60d"}, "35 days before it"},
+		{[]string{"cost", "--since", "400d"}, "nothing older is kept"},
+		{[]string{"cost", "-w", "nope"}, "reading workspace nope"},
+	} {
+		out, err := carve(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("kubectl carve %s: error %v, want one that says %q; printed\n%s", strings.Join(tc.args, " "), err, tc.says, out)
 		}
 	}
 }
@@ -318,5 +341,100 @@ func TestCostNumbers(t *testing.T) {
 		if math.Abs(num(total[i])-sum[i]) > 1e-9 {
 			t.Errorf("TOTAL column %d is %s, the rows sum to %v:\n%s", i, total[i], sum[i], out)
 		}
+	}
+}
+
+// TestCostSinceNumbers: cost --since 7d is the sum of the days the
+// Workspace's status keeps from 7 days ago, row by row, and the days of
+// the month add up to the month's totals. The status is read before and
+// after the command, and compared only when no write came between.
+func TestCostSinceNumbers(t *testing.T) {
+	num := func(s string) float64 {
+		t.Helper()
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatalf("%q is not a number: %v", s, err)
+		}
+		return v
+	}
+	read := func() *carvev1.Workspace {
+		t.Helper()
+		ws := &carvev1.Workspace{}
+		if err := cl.Get(t.Context(), client.ObjectKey{Name: "ml-team"}, ws); err != nil {
+			t.Fatal(err)
+		}
+		return ws
+	}
+	for try := 0; ; try++ {
+		before := read()
+		out, err := carveUnmasked(t, "cost", "-w", "ml-team", "--since", "7d", "--by", "project", "-o", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := read()
+		if before.ResourceVersion != after.ResourceVersion {
+			if try == 50 {
+				t.Fatalf("the status of ml-team changed during each of 50 runs of cost")
+			}
+			continue
+		}
+		var r kubectlcarve.CostReport
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v in\n%s", err, out)
+		}
+		sp := before.Status.Spend
+		if sp == nil || len(sp.Days) == 0 {
+			t.Fatalf("ml-team's status has no days: %+v", sp)
+		}
+		now := time.Now().UTC()
+		from := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -7).Format(time.DateOnly)
+		if r.Since == nil || r.Since.UTC().Format(time.DateOnly) != from || r.History != "days" {
+			t.Errorf("since %v (%s), want %s of the days", r.Since, r.History, from)
+		}
+		// Each project's row and the total: the sum of its days.
+		want := map[string][4]float64{}
+		var total, month [4]float64
+		for _, d := range sp.Days {
+			if strings.HasPrefix(d.Period, sp.Period+"-") {
+				for i, v := range []string{d.Total.CPUHours, d.Total.MemoryGiBHours, d.Total.GPUHours, d.Total.Cost} {
+					month[i] += num(v)
+				}
+			}
+			if d.Period < from {
+				continue
+			}
+			for _, p := range d.Projects {
+				w := want[p.Name]
+				for i, v := range []string{p.CPUHours, p.MemoryGiBHours, p.GPUHours, p.Cost} {
+					w[i] += num(v)
+				}
+				want[p.Name] = w
+			}
+			for i, v := range []string{d.Total.CPUHours, d.Total.MemoryGiBHours, d.Total.GPUHours, d.Total.Cost} {
+				total[i] += num(v)
+			}
+		}
+		if len(r.Rows) != len(want) {
+			t.Errorf("%d rows, want one for each of the projects of the days: %v", len(r.Rows), want)
+		}
+		for _, row := range r.Rows {
+			for i, v := range []string{row.CPUHours, row.MemoryGiBHours, row.GPUHours, row.Cost} {
+				if math.Abs(num(v)-want[row.Name][i]) > 1e-9 {
+					t.Errorf("project %s amount %d is %s, its days sum to %v", row.Name, i, v, want[row.Name][i])
+				}
+			}
+		}
+		for i, v := range []string{r.Total.CPUHours, r.Total.MemoryGiBHours, r.Total.GPUHours, r.Total.Cost} {
+			if math.Abs(num(v)-total[i]) > 1e-9 {
+				t.Errorf("total amount %d is %s, the days sum to %v", i, v, total[i])
+			}
+			if v := []string{sp.Total.CPUHours, sp.Total.MemoryGiBHours, sp.Total.GPUHours, sp.Total.Cost}[i]; math.Abs(num(v)-month[i]) > 1e-6*float64(len(sp.Days)) {
+				t.Errorf("amount %d: the days of %s sum to %v, the month's total is %s", i, sp.Period, month[i], v)
+			}
+		}
+		if num(r.Total.CPUHours) <= 0 {
+			t.Errorf("no core-hours since 7 days ago:\n%s", out)
+		}
+		return
 	}
 }

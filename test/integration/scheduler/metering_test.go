@@ -100,8 +100,19 @@ func TestMeteringThroughARestart(t *testing.T) {
 	got := num(s.Total.CPUHours)
 	// Binding times are kept to the second, and the scheduler sees the
 	// deletion a moment after it: 2 s of 4 CPUs either way.
-	if tolerance := 4 * 2.0 / 3600; math.Abs(got-want) > tolerance {
+	tolerance := 4 * 2.0 / 3600
+	if math.Abs(got-want) > tolerance {
 		t.Errorf("the pod ran %v core-hours (%.1f s of 4 CPUs) and was metered %v (%.1f s): off by more than 2 s through the restart", want, ended.Sub(bound).Seconds(), got, got/4*3600)
+	}
+	// The daily history holds the same run through the restart, neither
+	// lost nor counted twice: its day (two across midnight) adds up to it.
+	days := 0.0
+	for _, d := range s.Days {
+		days += num(d.Total.CPUHours)
+	}
+	if len(s.Days) == 0 || math.Abs(days-want) > tolerance {
+		b, _ := json.Marshal(s.Days)
+		t.Errorf("the pod ran %v core-hours and the days of the history hold %v: %s", want, days, b)
 	}
 	t.Logf("metered %.2f s of 4 CPUs for a run of %.2f s with a restart in the middle", got/4*3600, ended.Sub(bound).Seconds())
 }

@@ -398,7 +398,72 @@ type WorkspaceSpend struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=16
 	Kinds []NamedSpend `json:"kinds,omitempty"`
+	// days are the totals of each UTC day: the current one and the 35
+	// before it, oldest first; days without use are left out. They are
+	// complete up to meteredUntil, as the month's are.
+	// +optional
+	// +listType=map
+	// +listMapKey=period
+	// +kubebuilder:validation:MaxItems=36
+	Days []PeriodSpend `json:"days,omitempty"`
+	// months are the totals of each calendar month (UTC) before period, up
+	// to 12, oldest first; months without use are left out.
+	// +optional
+	// +listType=map
+	// +listMapKey=period
+	// +kubebuilder:validation:MaxItems=12
+	Months []PeriodSpend `json:"months,omitempty"`
 }
+
+// PeriodSpend is what a workspace's pods used and cost in one UTC day or
+// calendar month of its history. Its splits list the names that cost most
+// (then used most CPU, then by name); the rest are summed under "(other)",
+// so that each split still adds up to the total and the history stays
+// small.
+type PeriodSpend struct {
+	// period is the UTC day ("2026-12-03") or calendar month ("2026-11").
+	// +required
+	// +kubebuilder:validation:MaxLength=16
+	Period string `json:"period"`
+	// total is the whole workspace's.
+	// +required
+	Total SpendAmounts `json:"total"`
+	// teams, projects, profiles and kinds split the total as in
+	// WorkspaceSpend, at most 16 teams, 32 projects, 16 profiles and 8
+	// kinds, "(other)" included.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Teams []NamedSpend `json:"teams,omitempty"`
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Projects []NamedSpend `json:"projects,omitempty"`
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Profiles []NamedSpend `json:"profiles,omitempty"`
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=8
+	Kinds []NamedSpend `json:"kinds,omitempty"`
+}
+
+// OtherSpend is the name under which a history period's split sums the
+// names it does not list.
+const OtherSpend = "(other)"
+
+// The history a Workspace's status.spend keeps (the MaxItems of days and
+// months): the current UTC day and SpendHistoryDays before it, and
+// SpendHistoryMonths calendar months before the current one.
+const (
+	SpendHistoryDays   = 35
+	SpendHistoryMonths = 12
+)
 
 // SpendAmounts are resource-hours and their cost, as decimal strings.
 type SpendAmounts struct {
