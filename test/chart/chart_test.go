@@ -23,7 +23,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/carve-dev/carve/pkg/webhooks"
 	"github.com/carve-dev/carve/test/framework"
@@ -288,8 +287,13 @@ func TestRBAC(t *testing.T) {
 		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"carve.dev"}, Resources: []string{"workspaces", "resourceprofiles", "nodepools"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"scheduling.k8s.io"}, Resources: []string{"priorityclasses"}, Verbs: []string{"get", "list", "watch"}},
-		// Status and events of carve's controllers.
-		{APIGroups: []string{"carve.dev"}, Resources: []string{"workspaces/status", "resourceprofiles/status", "nodepools/status"}, Verbs: []string{"patch", "update"}},
+		// Consolidation: the count of retiring nodes, the nodes' taints,
+		// every pod, sessions' conditions, evictions; and its events.
+		{APIGroups: []string{"carve.dev"}, Resources: []string{"nodepools/status"}, Verbs: []string{"patch"}},
+		{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch", "update"}},
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"pods/status"}, Verbs: []string{"patch"}},
+		{APIGroups: []string{""}, Resources: []string{"pods/eviction"}, Verbs: []string{"create"}},
 		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		// Installing the webhook configurations and admission policies:
 		// create cannot be limited by name, get and update are.
@@ -302,12 +306,17 @@ func TestRBAC(t *testing.T) {
 		// Their owner, so helm uninstall removes them.
 		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles"}, ResourceNames: []string{"carve-controller"}, Verbs: []string{"get"}},
 	}
-	// The certificate Secret (create cannot be limited by name), and the
-	// dry-run pod of podLevelResources=auto, in carve's own namespace.
-	secretRules := []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"carve-controller-webhook-certs"}, Verbs: []string{"get", "list", "watch", "update", "delete"}},
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}},
+	// The leader-election Lease and the certificate Secret (create cannot
+	// be limited by name), and the dry-run pod of podLevelResources=auto,
+	// in carve's own namespace.
+	leaseRules := []rbacv1.PolicyRule{
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{"carve-controller"}, Verbs: []string{"get", "update"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create"}},
 	}
+	secretRules := append(slices.Clone(leaseRules),
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"carve-controller-webhook-certs"}, Verbs: []string{"get", "list", "watch", "update", "delete"}},
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}},
+	)
 	wantRole := append(slices.Clone(secretRules), rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}})
 
 	objs := render(t, "carve", "carve-system", "")
@@ -327,16 +336,11 @@ func TestRBAC(t *testing.T) {
 			t.Errorf("podLevelResources=%s: Role rules (-want +got):\n%s", mode, diff)
 		}
 	}
-	// With certificates of the admin's and no probe, there is no Role.
+	// With certificates of the admin's and no probe, the Role holds the
+	// Lease alone.
 	objs = render(t, "carve", "carve-system", "controller: {podLevelResources: 'off', webhook: {certSecretName: x}}")
-	n := 0
-	for _, o := range objs {
-		if o, ok := o.(client.Object); ok && o.GetNamespace() == "carve-system" && (isA[*rbacv1.Role](o) || isA[*rbacv1.RoleBinding](o)) {
-			n++
-		}
-	}
-	if n != 0 {
-		t.Errorf("certSecretName and podLevelResources=off render %d Roles/RoleBindings, want none", n)
+	if diff := cmp.Diff(leaseRules, named[*rbacv1.Role](t, objs, "carve-system", "carve-controller").Rules); diff != "" {
+		t.Errorf("certSecretName and podLevelResources=off: Role rules (-want +got):\n%s", diff)
 	}
 }
 
@@ -361,7 +365,7 @@ func TestPodLevelResources(t *testing.T) {
 
 // TestCertSecret checks certificates kept by something else (cert-manager):
 // the Secret is mounted and read, and carve-controller gets no Secret
-// permissions.
+// permissions (its Role holds only the leader-election Lease).
 func TestCertSecret(t *testing.T) {
 	objs := render(t, "carve", "carve-system", "controller: {replicas: 3, podLevelResources: 'on', webhook: {port: 9443, certSecretName: carve-tls}}")
 	d := controllerDeployment(t, objs)
@@ -371,8 +375,10 @@ func TestCertSecret(t *testing.T) {
 		t.Errorf("--cert-secret=%q given with a Secret of the admin's", f["cert-secret"])
 	}
 	for _, r := range all[*rbacv1.Role](objs) {
-		if r.Name == "carve-controller" {
-			t.Errorf("Role %s rendered; with certSecretName and podLevelResources on carve-controller needs none", r.Name)
+		for _, rule := range r.Rules {
+			if slices.Contains(rule.Resources, "secrets") {
+				t.Errorf("Role %s grants %v on Secrets; with certSecretName carve-controller needs none", r.Name, rule.Verbs)
+			}
 		}
 	}
 	i := slices.IndexFunc(ctr.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == f["cert-dir"] })
