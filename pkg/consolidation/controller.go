@@ -135,9 +135,17 @@ func (c *Controller) apply(ctx context.Context, v *poolView, plan Plan, workspac
 			back[nv.node.Name] = fmt.Sprintf("pod %s started on it: the pool had no other room", nv.taken)
 		}
 	}
-	for _, name := range plan.Unretire {
-		if _, ok := back[name]; !ok {
-			back[name] = "pods waiting for room fit on it, so it is kept instead of buying a node"
+	for _, u := range plan.Unretire {
+		if _, ok := back[u.Node]; ok {
+			continue
+		}
+		switch u.Reason {
+		case ReasonSwapped:
+			back[u.Node] = "another node, expected to empty much sooner, is retired in its place"
+		case ReasonProtected:
+			back[u.Node] = "the pool must keep it"
+		default:
+			back[u.Node] = "pods waiting for room fit on it, so it is kept instead of buying a node"
 		}
 	}
 	for name, why := range back {

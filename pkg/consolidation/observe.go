@@ -85,7 +85,8 @@ func observe(pool *carvev1.NodePool, nodes []*corev1.Node, podsOn map[string][]*
 			nv.why = WhyDrifted
 		}
 		alloc := toResources(n.Status.Allocatable)
-		pn := Node{Name: n.Name, Requested: nv.why != "", Draining: nv.draining}
+		pn := Node{Name: n.Name, Requested: nv.why != "", Draining: nv.draining,
+			Protected: n.Annotations[carvev1.AnnotationScaleDownDisabled] == "true"}
 		for _, p := range podsOn[n.Name] {
 			if ended(p) {
 				continue

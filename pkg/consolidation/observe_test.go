@@ -50,6 +50,8 @@ func TestObserve(t *testing.T) {
 	drift := readyNode("drift", map[string]string{carvev1.LabelNodePool: "cpu", "tier": "a"})
 	asked := readyNode("asked", labels)
 	asked.Annotations[carvev1.AnnotationRetire] = "true"
+	kept := readyNode("kept", labels)
+	kept.Annotations[carvev1.AnnotationScaleDownDisabled] = "true"
 	cordoned := readyNode("cordoned", labels)
 	cordoned.Spec.Unschedulable = true
 	notReady := readyNode("notready", labels)
@@ -74,7 +76,7 @@ func TestObserve(t *testing.T) {
 	elsewhere := ut.MakePod("elsewhere", "ns").NodeSelector(carvev1.LabelNodePool, "gpu").Container("c", "2", "1Gi").Obj()
 
 	podsOn := map[string][]*corev1.Pod{"a": {ds, sess, recent, done}, "b": {model, taken}, "asked": {planned, pinned}}
-	v := observe(pool, []*corev1.Node{a, b, drift, asked, cordoned, notReady, deleting}, podsOn, []*corev1.Pod{waiting, elsewhere}, nil, o, now)
+	v := observe(pool, []*corev1.Node{a, b, drift, asked, cordoned, kept, notReady, deleting}, podsOn, []*corev1.Pod{waiting, elsewhere}, nil, o, now)
 
 	cpu := func(c int64) Resources { return Resources{MilliCPU: c * 1000, Memory: 4 << 30} }
 	want := Pool{
@@ -97,6 +99,7 @@ func TestObserve(t *testing.T) {
 				{Name: "ns/planned", Requests: cpu(1), Disruption: Stays, Ends: now.Add(time.Hour)},
 				{Name: "ns/pinned", Requests: cpu(1), Disruption: Stays, Ends: now.Add(7*24*time.Hour - 2*time.Hour)},
 			}},
+			{Name: "kept", Protected: true, Allocatable: Resources{MilliCPU: 16000, Memory: 64 << 30}},
 		},
 		Pending: []Pod{{Name: "ns/waiting", Requests: Resources{MilliCPU: 2000, Memory: 1 << 30}}},
 	}
@@ -107,7 +110,7 @@ func TestObserve(t *testing.T) {
 	for _, n := range v.nodes {
 		whys[n.node.Name] = n.why + "/" + n.taken
 	}
-	if diff := cmp.Diff(map[string]string{"a": "/", "b": "/ns/taken", "drift": "Drifted/", "asked": "Requested/"}, whys); diff != "" {
+	if diff := cmp.Diff(map[string]string{"a": "/", "b": "/ns/taken", "drift": "Drifted/", "kept": "/", "asked": "Requested/"}, whys); diff != "" {
 		t.Errorf("why and taken (-want +got):\n%s", diff)
 	}
 }

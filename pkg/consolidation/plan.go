@@ -124,12 +124,29 @@ type Retirement struct {
 	Reason Reason
 }
 
+// Why a draining node is taken back.
+const (
+	// ReasonNeeded: pods waiting for room fit on it and nowhere else.
+	ReasonNeeded Reason = "Needed"
+	// ReasonSwapped: another node, expected to empty much sooner, drains
+	// in its place.
+	ReasonSwapped Reason = "Swapped"
+	// ReasonProtected: the node may not be retired.
+	ReasonProtected Reason = "Protected"
+)
+
+// Unretirement is a draining node the plan takes back, and why.
+type Unretirement struct {
+	Node   string
+	Reason Reason
+}
+
 // Plan is what to do to the pool now.
 type Plan struct {
 	// Unretire are draining nodes the pool needs again, because pending
 	// pods fit nowhere else: un-retiring one is how retiring never causes a
 	// scale-up.
-	Unretire []string
+	Unretire []Unretirement
 	// Retire are nodes to start draining, best first.
 	Retire []Retirement
 	// Move are pods to evict from draining nodes, their replacements
@@ -206,7 +223,7 @@ func PlanPool(p Pool, now time.Time) Plan {
 	for i := range nodes {
 		if nodes[i].Draining && nodes[i].Protected {
 			nodes[i].Draining = false
-			plan.Unretire = append(plan.Unretire, nodes[i].Name)
+			plan.Unretire = append(plan.Unretire, Unretirement{nodes[i].Name, ReasonProtected})
 		}
 	}
 
@@ -247,7 +264,7 @@ func PlanPool(p Pool, now time.Time) Plan {
 			}
 			nodes[best].Draining = false
 			nodes[best].Pods = append(nodes[best].Pods, pod)
-			plan.Unretire = append(plan.Unretire, nodes[best].Name)
+			plan.Unretire = append(plan.Unretire, Unretirement{nodes[best].Name, ReasonNeeded})
 		}
 		return plan
 	}
@@ -305,7 +322,7 @@ func PlanPool(p Pool, now time.Time) Plan {
 			if i := slices.IndexFunc(plan.Retire, func(r Retirement) bool { return r.Node == nodes[worst].Name }); i >= 0 {
 				plan.Retire = slices.Delete(plan.Retire, i, i+1)
 			} else {
-				plan.Unretire = append(plan.Unretire, nodes[worst].Name)
+				plan.Unretire = append(plan.Unretire, Unretirement{nodes[worst].Name, ReasonSwapped})
 			}
 		}
 		reason := ReasonUnderused

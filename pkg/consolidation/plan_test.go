@@ -88,7 +88,7 @@ func TestPlanPool(t *testing.T) {
 			mk("b", model("m1", 2)),
 			mk("c", session("s3", 8, 6*time.Hour)),
 		}},
-		want: Plan{Unretire: []string{"a"}, Retire: []Retirement{{"b", ReasonUnderused}}, Move: []Move{{"m1", "b"}}},
+		want: Plan{Unretire: []Unretirement{{"a", ReasonSwapped}}, Retire: []Retirement{{"b", ReasonUnderused}}, Move: []Move{{"m1", "b"}}},
 	}, {
 		name: "keep: the last node is never retired",
 		pool: Pool{Budget: 1, Keep: 1, Nodes: []Node{
@@ -101,7 +101,7 @@ func TestPlanPool(t *testing.T) {
 			drainingNode(protected(mk("a", session("s1", 1, time.Minute)))),
 			mk("b", session("s2", 2, 5*time.Hour)),
 		}},
-		want: Plan{Unretire: []string{"a"}, Retire: []Retirement{{"b", ReasonUnderused}}},
+		want: Plan{Unretire: []Unretirement{{"a", ReasonProtected}}, Retire: []Retirement{{"b", ReasonUnderused}}},
 	}, {
 		name: "a requested node goes before an emptier one",
 		pool: Pool{Budget: 1, Nodes: []Node{
@@ -132,7 +132,7 @@ func TestPlanPool(t *testing.T) {
 			drainingNode(mk("c", session("s3", 8, time.Hour))),
 			drainingNode(mk("d", session("s4", 11, time.Hour))),
 		}},
-		want: Plan{Unretire: []string{"c"}},
+		want: Plan{Unretire: []Unretirement{{"c", ReasonNeeded}}},
 	}, {
 		name: "a pending pod with room on an undrained node un-retires nothing, and stops retirement",
 		pool: Pool{Budget: 3, Pending: []Pod{session("new", 2, 4*time.Hour)}, Nodes: []Node{

@@ -11,7 +11,7 @@ import (
 
 // AnnotationScaleDownDisabled is cluster-autoscaler's per-node scale-down
 // opt-out; carve honours it too.
-const AnnotationScaleDownDisabled = "cluster-autoscaler.kubernetes.io/scale-down-disabled"
+const AnnotationScaleDownDisabled = carvev1.AnnotationScaleDownDisabled
 
 // CheckIncrease decides whether pool, now at target size, may grow by delta.
 func CheckIncrease(pool *carvev1.NodePool, target, delta int32) error {

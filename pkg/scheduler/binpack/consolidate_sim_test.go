@@ -135,8 +135,8 @@ func simulateConsolidated(t traces.Trace, s scorer, c consolidationSim) consolid
 				for _, n := range nodes {
 					byName[n.name] = n
 				}
-				for _, name := range plan.Unretire {
-					byName[name].draining = false
+				for _, u := range plan.Unretire {
+					byName[u.Node].draining = false
 					st.unretired++
 				}
 				for _, r := range plan.Retire {

@@ -25,6 +25,11 @@ const (
 	// may set it; wait estimates and consolidation use it.
 	AnnotationExpectedDuration = "carve.dev/expected-duration"
 
+	// AnnotationScaleDownDisabled ("true") is cluster-autoscaler's per-node
+	// scale-down opt-out; carve-cloudprovider refuses to delete such a node
+	// and carve-controller never retires it.
+	AnnotationScaleDownDisabled = "cluster-autoscaler.kubernetes.io/scale-down-disabled"
+
 	// AnnotationSafeToEvict is cluster-autoscaler's per-pod scale-down opt-out.
 	AnnotationSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 
