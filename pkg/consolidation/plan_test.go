@@ -27,9 +27,9 @@ func mk(name string, pods ...Pod) Node {
 	return Node{Name: name, Allocatable: node, Pods: pods}
 }
 
-func drainingNode(n Node) Node  { n.Draining = true; return n }
-func requested(n Node) Node { n.Requested = true; return n }
-func protected(n Node) Node { n.Protected = true; return n }
+func drainingNode(n Node) Node { n.Draining = true; return n }
+func requested(n Node) Node    { n.Requested = true; return n }
+func protected(n Node) Node    { n.Protected = true; return n }
 
 func TestPlanPool(t *testing.T) {
 	for _, tc := range []struct {
