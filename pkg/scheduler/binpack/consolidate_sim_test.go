@@ -151,17 +151,7 @@ func simulateConsolidated(t traces.Trace, s scorer, c consolidationSim) consolid
 					st.moved++
 				}
 			}
-			next := t.Horizon
-			if si+1 < len(steps) {
-				next = steps[si+1].At
-			}
-			busy := 0
-			for _, n := range nodes {
-				if len(n.pods) > 0 {
-					busy++
-				}
-			}
-			hours += float64(busy) * (next - step.At).Hours()
+			hours += stepHours(t, steps, si, nodes, func(n *cnode) bool { return len(n.pods) > 0 })
 		}
 		total += hours
 		bound += t.LowerBound(pool)

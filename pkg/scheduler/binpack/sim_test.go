@@ -95,22 +95,28 @@ func simulate(t traces.Trace, s scorer) float64 {
 				best.mix[kindOfWorkload(p.Workload)] += share(pool, p.Requests)
 				where[i] = best
 			}
-			next := t.Horizon
-			if si+1 < len(steps) {
-				next = steps[si+1].At
-			}
-			busy := 0
-			for _, n := range nodes {
-				if len(n.pods) > 0 {
-					busy++
-				}
-			}
-			hours += float64(busy) * (next - st.At).Hours()
+			hours += stepHours(t, steps, si, nodes, func(n *simNode) bool { return len(n.pods) > 0 })
 		}
 		total += hours
 		bound += t.LowerBound(pool)
 	}
 	return total / bound
+}
+
+// stepHours is the node-hours of step si: the nodes busy says hold work,
+// for as long as the step lasts.
+func stepHours[N any](t traces.Trace, steps []traces.Step, si int, nodes []N, busy func(N) bool) float64 {
+	next := t.Horizon
+	if si+1 < len(steps) {
+		next = steps[si+1].At
+	}
+	n := 0
+	for _, node := range nodes {
+		if busy(node) {
+			n++
+		}
+	}
+	return float64(n) * (next - steps[si].At).Hours()
 }
 
 func share(pool traces.Pool, r traces.Resources) float64 {
