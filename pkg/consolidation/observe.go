@@ -110,9 +110,9 @@ func observe(pool *carvev1.NodePool, nodes []*corev1.Node, podsOn map[string][]*
 			}
 		}
 		if nv.taken != "" {
-			// Un-retired before planning, so the planner may pick a better
-			// node in its place.
-			pn.Draining = false
+			// Un-retired before planning, so the planner may pick another
+			// node in its place — not this one again in the same round.
+			pn.Draining, pn.Protected = false, true
 		}
 		pn.Allocatable = alloc
 		v.nodes = append(v.nodes, nv)

@@ -90,7 +90,7 @@ func TestObserve(t *testing.T) {
 				{Name: "ns/recent", Requests: cpu(1), Disruption: Stays, Ends: now.Add(29 * time.Minute)},
 			}},
 			// A session started on b after it began to drain: b is taken back.
-			{Name: "b", Allocatable: Resources{MilliCPU: 16000, Memory: 64 << 30}, Pods: []Pod{
+			{Name: "b", Protected: true, Allocatable: Resources{MilliCPU: 16000, Memory: 64 << 30}, Pods: []Pod{
 				{Name: "ns/model", Requests: cpu(1), Disruption: Movable, Ends: now.Add(7*24*time.Hour - 3*time.Hour)},
 				{Name: "ns/taken", Requests: cpu(1), Disruption: Stays, Ends: now.Add(4*time.Hour - time.Minute)},
 			}},
