@@ -102,6 +102,8 @@ type NodePoolReport struct {
 	CurrentSize int32  `json:"currentSize"`
 	TargetSize  int32  `json:"targetSize"`
 	ReadySize   int32  `json:"readySize"`
+	// DrainingNodes is status.drainingNodes: nodes carve is retiring.
+	DrainingNodes int32 `json:"drainingNodes"`
 	// PricePerHour is spec.pricePerHour, one node's price; empty without.
 	PricePerHour string `json:"pricePerHour,omitempty"`
 	// CostPerHour is status.costPerHour: the price times currentSize.
@@ -187,16 +189,17 @@ func buildStatus(wss []carvev1.Workspace, pools []carvev1.NodePool) *StatusRepor
 	for i := range pools {
 		p := &pools[i]
 		r.NodePools = append(r.NodePools, NodePoolReport{
-			Name:         p.Name,
-			Role:         string(p.Spec.Role),
-			Platform:     string(p.Spec.Platform.Type),
-			MinSize:      p.Spec.MinSize,
-			MaxSize:      p.Spec.MaxSize,
-			CurrentSize:  p.Status.CurrentSize,
-			TargetSize:   p.Status.TargetSize,
-			ReadySize:    p.Status.ReadySize,
-			PricePerHour: price(p.Spec.PricePerHour),
-			CostPerHour:  p.Status.CostPerHour,
+			Name:          p.Name,
+			Role:          string(p.Spec.Role),
+			Platform:      string(p.Spec.Platform.Type),
+			MinSize:       p.Spec.MinSize,
+			MaxSize:       p.Spec.MaxSize,
+			CurrentSize:   p.Status.CurrentSize,
+			TargetSize:    p.Status.TargetSize,
+			ReadySize:     p.Status.ReadySize,
+			DrainingNodes: p.Status.DrainingNodes,
+			PricePerHour:  price(p.Spec.PricePerHour),
+			CostPerHour:   p.Status.CostPerHour,
 		})
 	}
 	sort.Slice(r.NodePools, func(i, j int) bool { return r.NodePools[i].Name < r.NodePools[j].Name })
@@ -305,11 +308,11 @@ func printStatus(w io.Writer, r *StatusReport, projects bool) error {
 		fmt.Fprintln(w, "No node pools.")
 		return nil
 	}
-	t := newTable(w, "NODEPOOL", "ROLE", "PLATFORM", "MIN", "MAX", "CURRENT", "TARGET", "READY", "PRICE/H", "COST/H")
+	t := newTable(w, "NODEPOOL", "ROLE", "PLATFORM", "MIN", "MAX", "CURRENT", "TARGET", "READY", "DRAINING", "PRICE/H", "COST/H")
 	for _, p := range r.NodePools {
 		t.row(p.Name, p.Role, p.Platform, strconv.Itoa(int(p.MinSize)), strconv.Itoa(int(p.MaxSize)),
 			strconv.Itoa(int(p.CurrentSize)), strconv.Itoa(int(p.TargetSize)), strconv.Itoa(int(p.ReadySize)),
-			p.PricePerHour, p.CostPerHour)
+			strconv.Itoa(int(p.DrainingNodes)), p.PricePerHour, p.CostPerHour)
 	}
 	return t.flush()
 }
