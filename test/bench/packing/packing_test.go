@@ -25,6 +25,9 @@ import (
 const (
 	step     = time.Minute
 	headroom = 1
+	// carveConsolidated is carve-scheduler with carve's consolidation
+	// planner run between steps (Consolidation).
+	carveConsolidated = "carve-consolidation"
 )
 
 // Environment variables that change the run.
@@ -103,7 +106,7 @@ func BenchmarkPacking(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	scheds := append(StockSchedulers(binDir), Scheduler{Name: "carve"})
+	scheds := append(StockSchedulers(binDir), Scheduler{Name: "carve"}, Scheduler{Name: carveConsolidated})
 	for _, gen := range []struct {
 		name  string
 		trace func(uint64) traces.Trace
@@ -124,7 +127,8 @@ func BenchmarkPacking(b *testing.B) {
 func benchReplay(b *testing.B, t traces.Trace, s Scheduler) {
 	ctx := context.Background()
 	c := cluster(b)
-	if s.Name == "carve" {
+	consolidate := s.Name == carveConsolidated
+	if s.Name == "carve" || consolidate {
 		s = carveScheduler(b, c)
 	}
 	p, err := startScheduler(ctx, s, filepath.Join(c.Dir, "packing"), c.Kubeconfig)
@@ -133,6 +137,9 @@ func benchReplay(b *testing.B, t traces.Trace, s Scheduler) {
 	}
 	defer p.Stop()
 	r := &Replayer{Client: env.client, Headroom: headroom, Healthy: p.healthy}
+	if consolidate {
+		r.Consolidation = &Consolidation{Budget: 1, ArrivalWindow: 10 * time.Minute}
+	}
 	if testing.Verbose() {
 		r.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 	}
@@ -149,6 +156,13 @@ func benchReplay(b *testing.B, t traces.Trace, s Scheduler) {
 	b.ReportMetric(gpu.Ratio(), "gpu-nodeh/lb")
 	b.ReportMetric(total.NodeHours, "nodeh")
 	b.ReportMetric(total.LowerBound, "lb-nodeh")
+	if consolidate {
+		cs := res.Consolidation
+		b.ReportMetric(float64(cs.Moved), "moved")
+		b.ReportMetric(float64(cs.ScaleUps), "retire-scaleups")
+		b.Logf("consolidation: %d retired, %d taken back, %d replicas moved (%d found no room), %d scale-ups while a draining node had room",
+			cs.Retired, cs.Unretired, cs.Moved, cs.MovedUnschedulable, cs.ScaleUps)
+	}
 	b.Logf("%d pods, %d steps, %.1fs: cpu %.1f node-h (bound %.1f, peak %d nodes, bound %d), gpu %.1f node-h (bound %.1f, peak %d, bound %d); %d nodes created, %d pods unschedulable, %d nodes revived",
 		res.Pods, res.Steps, res.Elapsed.Seconds(), cpu.NodeHours, cpu.LowerBound, cpu.PeakNodes, cpu.PeakBound,
 		gpu.NodeHours, gpu.LowerBound, gpu.PeakNodes, gpu.PeakBound, res.NodesCreated, res.Unschedulable, res.Revived)

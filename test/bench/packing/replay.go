@@ -46,6 +46,9 @@ type Replayer struct {
 	Healthy func() error
 	// Logf, if set, receives progress every few hundred steps.
 	Logf func(format string, args ...any)
+	// Consolidation, if set, runs carve's consolidation planner between
+	// steps (see Consolidation).
+	Consolidation *Consolidation
 }
 
 // waitTimeout bounds each wait for the cluster or the scheduler.
@@ -61,7 +64,7 @@ func (r *Replayer) Replay(ctx context.Context, t traces.Trace, schedulerName, id
 	}
 	s := &replay{
 		Replayer: r, t: t, id: id, ns: "packing-" + id, sched: schedulerName,
-		nodes: map[string]*nodeState{}, podNode: map[int]string{},
+		nodes: map[string]*nodeState{}, podNode: map[int]string{}, started: map[int]time.Duration{},
 		res: Result{Pools: map[string]PoolResult{}},
 	}
 	defer s.cleanup()
@@ -80,6 +83,8 @@ type nodeState struct {
 	pool traces.Pool
 	seq  int
 	pods int
+	// draining: the node carries the draining taint (Consolidation).
+	draining bool
 }
 
 // replay is the state of one Replay.
@@ -95,6 +100,10 @@ type replay struct {
 
 	nodes   map[string]*nodeState // nodes that exist, by name
 	podNode map[int]string        // bound pods (trace index) and their node
+	// now is the step's virtual time; started, when each bound pod was
+	// bound (a moved replica starts again).
+	now     time.Duration
+	started map[int]time.Duration
 	seq     int
 	res     Result
 }
@@ -154,8 +163,14 @@ func (s *replay) run(ctx context.Context) error {
 		s.res.Pools[p.Name] = pr
 	}
 	for k, step := range steps {
+		s.now = step.At
 		if err := s.depart(ctx, step.Depart); err != nil {
 			return err
+		}
+		if s.Consolidation != nil {
+			if err := s.takeBack(ctx, step.At, step.Arrive); err != nil {
+				return err
+			}
 		}
 		if err := s.offerNodes(ctx, step.Arrive); err != nil {
 			return err
@@ -175,6 +190,11 @@ func (s *replay) run(ctx context.Context) error {
 			s.res.Pools[p.Name] = pr
 		}
 		s.res.Steps++
+		if s.Consolidation != nil {
+			if err := s.consolidate(ctx, step.At, step.Arrive); err != nil {
+				return err
+			}
+		}
 		if s.Logf != nil && (k%200 == 199 || k == len(steps)-1) {
 			s.Logf("%s %s/%d: step %d/%d at %v: %d pods bound, nodes in use %v", s.sched, s.t.Name, s.t.Seed, k+1, len(steps), step.At, len(s.podNode), used)
 		}
@@ -193,6 +213,7 @@ func (s *replay) depart(ctx context.Context, idx []int) error {
 		}
 		s.nodes[s.podNode[i]].pods--
 		delete(s.podNode, i)
+		delete(s.started, i)
 	}
 	return s.poll(ctx, "departed pods to disappear", func() (bool, string) {
 		for _, i := range idx {
@@ -274,8 +295,8 @@ func (s *replay) waitNodes(ctx context.Context) error {
 			if !ok {
 				return false, "node " + name + " not listed"
 			}
-			if len(obj.(*corev1.Node).Spec.Taints) != len(poolTaints(n.pool)) {
-				return false, "node " + name + " still tainted"
+			if len(obj.(*corev1.Node).Spec.Taints) != nodeTaints(n) {
+				return false, "node " + name + "'s taints not listed yet"
 			}
 		}
 		return true, ""
@@ -314,6 +335,9 @@ func (s *replay) arrive(ctx context.Context, idx []int) error {
 	if len(stuck) > 0 {
 		// An empty node of its own for each: every pod fits one.
 		for _, i := range stuck {
+			if s.Consolidation != nil && s.drainingRoom(i) {
+				s.res.Consolidation.ScaleUps++
+			}
 			pool, _ := traces.PoolNamed(s.t.Pods[i].Pool)
 			s.seq++
 			if err := s.createNode(ctx, fmt.Sprintf("%s-%s-%05d", s.id, pool.Name, s.seq), pool, s.seq); err != nil {
@@ -350,6 +374,7 @@ func (s *replay) arrive(ctx context.Context, idx []int) error {
 		}
 		n.pods++
 		s.podNode[i] = n.name
+		s.started[i] = s.now
 		s.res.Pods++
 	}
 	return nil

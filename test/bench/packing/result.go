@@ -20,6 +20,8 @@ type Result struct {
 	// nevertheless bound a pod to (it had not yet seen the deletion); they
 	// are created again and counted as in use.
 	Revived int
+	// Consolidation is what carve's consolidation did, when it ran.
+	Consolidation ConsolidationStats
 	// Elapsed is the wall time of the replay.
 	Elapsed time.Duration
 }
