@@ -172,7 +172,7 @@ func (c *Controller) apply(ctx context.Context, v *poolView, plan Plan, workspac
 			errs = append(errs, err)
 			continue
 		}
-		nv.draining, nv.since = true, now
+		nv.draining, nv.since, nv.retiring = true, now, why
 		retired.WithLabelValues(pool, why).Inc()
 		c.recorder.Eventf(nv.node, nil, corev1.EventTypeNormal, "Retiring", "Retire", "Node %s is being retired: %s. New work starts on other nodes; sessions here run until they end",
 			r.Node, whyText(why, v.pool))
@@ -303,7 +303,7 @@ func (c *Controller) notify(ctx context.Context, nv *nodeView, p *corev1.Pod, ws
 			notice = n.Duration
 		}
 	}
-	why := nv.node.Annotations[carvev1.AnnotationRetiring]
+	why := nv.retiring
 	msg := fmt.Sprintf("node %s is being retired (%s): this session keeps running until it ends and nothing will stop it; new work starts on other nodes", nv.node.Name, why)
 	var stopAt time.Time
 	if deadline > 0 {

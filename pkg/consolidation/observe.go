@@ -26,6 +26,9 @@ type nodeView struct {
 	// tainted it (its carve.dev/retiring-since annotation).
 	draining bool
 	since    time.Time
+	// retiring is why (its carve.dev/retiring annotation, or the reason
+	// it is retired with this round).
+	retiring string
 	// why is the node's own reason to be retired (WhyRequested, WhyDrifted)
 	// or "".
 	why string
@@ -75,6 +78,7 @@ func observe(pool *carvev1.NodePool, nodes []*corev1.Node, podsOn map[string][]*
 			continue
 		}
 		nv := &nodeView{node: n, draining: hasTaint(n, carvev1.TaintDraining)}
+		nv.retiring = n.Annotations[carvev1.AnnotationRetiring]
 		if t, err := time.Parse(time.RFC3339, n.Annotations[carvev1.AnnotationRetiringSince]); err == nil {
 			nv.since = t
 		}

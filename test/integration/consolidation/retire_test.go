@@ -85,7 +85,11 @@ func TestRetireEmptiestNode(t *testing.T) {
 	if cond == nil || cond.Status != corev1.ConditionTrue || cond.Reason != carvev1.ReasonNodeRetiring || !strings.Contains(cond.Message, "nothing will stop it") {
 		t.Fatalf("session's %s condition: %+v", carvev1.PodConditionNodeRetiring, cond)
 	}
-	waitEvent(t, s.ns, "short", carvev1.ReasonNodeRetiring)
+	// The event is written in the round that retires the node, and names
+	// why as the condition does.
+	if e := waitEvent(t, s.ns, "short", carvev1.ReasonNodeRetiring); !strings.Contains(e.Note, "(Underused)") {
+		t.Errorf("NodeRetiring event says %q, not why the node is retired", e.Note)
+	}
 
 	// For several rounds: the budget keeps a and c undrained, pinned's
 	// budget keeps it on b, and the session runs.
