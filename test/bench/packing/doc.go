@@ -11,6 +11,10 @@
 // room gets a node added for it. Nodes are plain Node objects; no kubelet or
 // kwok runs, since binding is all that is measured.
 //
+// With Replayer.Consolidation set, carve's consolidation planner runs
+// between steps, in virtual time (see Consolidation): the configuration
+// carve-consolidation of BenchmarkPacking.
+//
 // Every configuration scores all nodes (percentageOfNodesToScore 100 unless
 // its configuration says otherwise), so that what is compared is how nodes
 // are scored, not how many are sampled.
