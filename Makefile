@@ -107,7 +107,7 @@ test-unit:
 ## test-integration: real kube-apiserver + etcd + kube-controller-manager (+ kwok), and the Helm chart
 test-integration:
 	CARVE_BIN_DIR="$$(hack/control-plane-tools.sh | tail -n 1)" \
-	  $(GO) test -count=1 -timeout 30m ./test/framework/... ./test/integration/... ./test/chart/...
+	  $(GO) test -count=1 -timeout 30m ./test/framework/... ./test/integration/... ./test/chart/... ./test/bench/packing/...
 
 ## test-e2e: what `make run` starts (hack/run.sh: control plane, kwok, carve's binaries), driven with kubectl
 test-e2e:

@@ -70,3 +70,70 @@ func TestReplayHandMade(t *testing.T) {
 		t.Errorf("%d nodes left after the replay", len(nodes.Items))
 	}
 }
+
+// TestReplayConsolidation replays a trace in which consolidation must move
+// a model replica off a node whose session left, so that the node is
+// released; the node-hours are checked against arithmetic, and against the
+// same replay without consolidation.
+func TestReplayConsolidation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	ctx := context.Background()
+	c := cluster(t)
+	binDir, err := framework.BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := startScheduler(ctx, StockSchedulers(binDir)[1], filepath.Join(c.Dir, "packing"), c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+
+	h := time.Hour
+	cpu := func(name string, w carvev1.Workload, n int64, arrive, depart time.Duration) traces.Pod {
+		return traces.Pod{Name: name, Workload: w, Pool: traces.CPUPool.Name,
+			Requests: traces.Resources{MilliCPU: n * 1000, Memory: n * 4 * traces.Gi}, Arrive: arrive, Depart: depart}
+	}
+	// s1 and s2 take a node each (11 + 12 CPUs do not share 16). The model
+	// arrives at 30m and MostAllocated puts it beside s2, the fuller. s2
+	// leaves at 1h: its node holds only the model, which fits beside s1.
+	// A GPU job at 2h makes a step at which the move shows.
+	tr := traces.Trace{Name: "hand-made", Horizon: 4 * h, Pods: []traces.Pod{
+		cpu("s1", carvev1.WorkloadSession, 11, 0, traces.Forever),
+		cpu("s2", carvev1.WorkloadSession, 12, 0, h),
+		cpu("model", carvev1.WorkloadModel, 2, 30*time.Minute, traces.Forever),
+		{Name: "train", Workload: carvev1.WorkloadJob, Pool: traces.GPUPool.Name,
+			Requests: traces.Resources{MilliCPU: 8000, Memory: 32 * traces.Gi, GPU: 1}, Arrive: 2 * h, Depart: traces.Forever},
+	}}
+	for _, tc := range []struct {
+		name      string
+		cons      *Consolidation
+		nodeHours float64
+		moved     int
+	}{
+		// Two CPU nodes all along.
+		{"without consolidation", nil, 8, 0},
+		// Two until the step at 2h, then one: the model moved at 1h.
+		{"with consolidation", &Consolidation{Budget: 1, ArrivalWindow: 10 * time.Minute}, 2*2 + 1*2, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Replayer{Client: env.client, Headroom: headroom, Healthy: p.healthy, Consolidation: tc.cons}
+			got, err := r.Replay(ctx, tr, p.SchedulerName, fmt.Sprintf("r%d", env.runs.Add(1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cpu := got.Pools["cpu"]; cpu.NodeHours != tc.nodeHours {
+				t.Errorf("cpu node-hours %v, want %v", cpu.NodeHours, tc.nodeHours)
+			}
+			cs := got.Consolidation
+			if cs.Moved != tc.moved || cs.ScaleUps != 0 || cs.MovedUnschedulable != 0 {
+				t.Errorf("consolidation %+v: want %d moved, no scale-up, every move placed", cs, tc.moved)
+			}
+			if got.Pods != len(tr.Pods) {
+				t.Errorf("%d pods replayed, want %d (moves are not arrivals)", got.Pods, len(tr.Pods))
+			}
+		})
+	}
+}
