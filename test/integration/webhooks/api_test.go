@@ -188,7 +188,7 @@ func TestPrinterColumnsAndShortNames(t *testing.T) {
 	}{
 		{"resourceprofiles", []string{"Name", "CPU", "MEMORY", "GPU", "POOL", "AGE"}},
 		{"workspaces", []string{"Name", "CPU", "MEMORY", "GPU", "PODS", "WAITING", "SPEND", "PROJECTS", "DEFAULT", "AGE"}},
-		{"nodepools", []string{"Name", "ROLE", "PLATFORM", "MIN", "MAX", "TARGET", "CURRENT", "PRICE/H", "COST/H", "AGE"}},
+		{"nodepools", []string{"Name", "ROLE", "PLATFORM", "MIN", "MAX", "TARGET", "CURRENT", "DRAINING", "PRICE/H", "COST/H", "AGE"}},
 	} {
 		raw, err := k8s.RESTClient().Get().AbsPath("/apis", carvev1.GroupVersion.Group, carvev1.GroupVersion.Version, tc.resource).
 			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(context.Background())
