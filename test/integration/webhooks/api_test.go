@@ -37,6 +37,13 @@ func TestInvalidObjectsAreDenied(t *testing.T) {
 		{"default not allowed", ut.MakeWorkspace("bad-default", "small").Default("large").Obj(), "defaultProfile must be one of allowedProfiles"},
 		{"no profiles", ut.MakeWorkspace("bad-empty").Default("small").Obj(), "allowedProfiles"},
 		{"negative quota", ut.MakeWorkspace("bad-quota", "small").Quota("-1", "", "", -1).Obj(), "spec.quota.cpu"},
+		{"negative session deadline", ut.MakeWorkspace("bad-deadline", "small").SessionDeadline(-time.Hour, 0).Obj(), "sessionDeadline must not be negative"},
+		{"notice without deadline", func() client.Object {
+			ws := ut.MakeWorkspace("bad-notice", "small").Obj()
+			ws.Spec.Disruption = &carvev1.WorkspaceDisruption{SessionNotice: &metav1.Duration{Duration: time.Hour}}
+			return ws
+		}(), "sessionNotice needs a sessionDeadline"},
+		{"budget of -1 nodes", ut.MakeNodePool("bad-budget", carvev1.NodePoolRoleCPU, 0, 2, "4", "8Gi").Budget(-1).Obj(), "spec.disruption.budget"},
 		{"min above max", ut.MakeNodePool("bad-size", carvev1.NodePoolRoleCPU, 3, 2, "4", "8Gi").Obj(), "minSize must not exceed maxSize"},
 		{"base pool at zero", ut.MakeNodePool("bad-base", carvev1.NodePoolRoleBase, 0, 2, "4", "8Gi").Obj(), "minSize must be 1 or more"},
 		{"gpu pool without gpus", ut.MakeNodePool("bad-gpu-pool", carvev1.NodePoolRoleGPU, 0, 2, "4", "8Gi").Obj(), "GPU pool's template must list its GPUs"},

@@ -92,6 +92,8 @@ const (
 // WorkspaceDisruption is what carve may do to a workspace's pods on a node
 // it retires.
 // +kubebuilder:validation:XValidation:rule="!has(self.sessionNotice) || has(self.sessionDeadline)",message="sessionNotice needs a sessionDeadline"
+// +kubebuilder:validation:XValidation:rule="!has(self.sessionDeadline) || duration(self.sessionDeadline) >= duration('0s')",message="sessionDeadline must not be negative"
+// +kubebuilder:validation:XValidation:rule="!has(self.sessionNotice) || duration(self.sessionNotice) >= duration('0s')",message="sessionNotice must not be negative"
 type WorkspaceDisruption struct {
 	// jobs: RunToCompletion (the default) or Restartable.
 	// +optional
