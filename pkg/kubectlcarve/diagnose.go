@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -50,6 +51,11 @@ func diagnosePod(ctx context.Context, c client.Client, pod *corev1.Pod) (Answer,
 			a.Summary = fmt.Sprintf("pod %s runs on %s.", ref, where)
 		} else {
 			a.Summary = fmt.Sprintf("pod %s is placed on %s; its containers are starting (%s).", ref, where, pod.Status.Phase)
+		}
+		if c := podCondition(pod, carvev1.PodConditionNodeRetiring); c != nil && c.Status == corev1.ConditionTrue && c.Message != "" {
+			// carve-controller's own words: whether and when it may stop.
+			a.Running.Retiring = c.Message
+			a.Summary += " " + strings.ToUpper(c.Message[:1]) + c.Message[1:] + "."
 		}
 		if !managed {
 			a.Summary += " carve does not manage it: it is not in a workspace."

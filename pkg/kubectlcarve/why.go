@@ -149,6 +149,9 @@ type Running struct {
 	Node string `json:"node"`
 	// Pool is the node's carve.dev/node-pool label.
 	Pool string `json:"pool,omitempty"`
+	// Retiring is the message of the pod's carve.dev/NodeRetiring
+	// condition while its node is being retired.
+	Retiring string `json:"retiring,omitempty"`
 }
 
 func newWhyCommand(e *env) *cobra.Command {

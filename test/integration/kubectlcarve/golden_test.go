@@ -181,6 +181,8 @@ func TestWhy(t *testing.T) {
 	golden(t, "why-unschedulable-max", "why", "pod/wide", "-n", "ml-bob")
 	// (d) Running.
 	golden(t, "why-running", "why", "nb-1", "-n", "ml-alice")
+	// (d') Running on a node being retired.
+	golden(t, "why-retiring", "why", "nb-2", "-n", "ml-alice")
 	// (e) Not carve's.
 	golden(t, "why-not-managed", "why", "hello", "-n", "plain")
 	// A prefix names every pod that starts with it.
@@ -214,7 +216,7 @@ func TestDocsShowGoldens(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"status", "status-projects", "cost", "cost-team", "cost-since", "queue-workspace", "queue-over-budget", "why-denied", "why-waiting", "why-over-budget",
-		"why-unschedulable-scaling", "why-unschedulable-max", "why-running", "why-not-managed", "profiles"} {
+		"why-unschedulable-scaling", "why-unschedulable-max", "why-running", "why-retiring", "why-not-managed", "profiles"} {
 		g, err := os.ReadFile(filepath.Join("testdata", name+".golden"))
 		if err != nil {
 			t.Fatal(err)

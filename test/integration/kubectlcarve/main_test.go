@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -162,6 +163,13 @@ func scene(ctx context.Context) error {
 		if err := waitPod(ctx, "ml-alice", name, "running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning }); err != nil {
 			return err
 		}
+	}
+	// nb-2's node is being retired, as carve-controller tells a session.
+	retiring := []byte(`{"status":{"conditions":[{"type":"` + carvev1.PodConditionNodeRetiring + `","status":"True","reason":"` + carvev1.ReasonNodeRetiring +
+		`","message":"node cpu-0 is being retired (Underused): this session keeps running until it ends and nothing will stop it; new work starts on other nodes"}]}}`)
+	nb2 := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ml-alice", Name: "nb-2"}}
+	if err := cl.Status().Patch(ctx, nb2, client.RawPatch(types.StrategicMergePatchType, retiring)); err != nil {
+		return fmt.Errorf("telling nb-2 its node retires: %w", err)
 	}
 	for i, name := range []string{"nb-3", "nb-4"} {
 		if err := createPod(ctx, "ml-alice", name, ""); err != nil {
