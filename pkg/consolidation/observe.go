@@ -259,3 +259,23 @@ func toResources(l corev1.ResourceList) Resources {
 	}
 	return r
 }
+
+// TrimPod is the transform of the pod cache consolidation reads from: it
+// drops what consolidation never reads and a large cluster's pods carry
+// most of (managed fields, the last-applied annotation, environment and
+// mounts), so that the leader's cache of every pod stays small.
+func TrimPod(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	p.ManagedFields = nil
+	delete(p.Annotations, corev1.LastAppliedConfigAnnotation)
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for i := range cs {
+			cs[i].Env, cs[i].EnvFrom, cs[i].VolumeMounts, cs[i].Command, cs[i].Args = nil, nil, nil, nil, nil
+		}
+	}
+	p.Spec.Volumes = nil
+	return p, nil
+}

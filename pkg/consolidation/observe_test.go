@@ -142,3 +142,30 @@ func TestDisruptionOf(t *testing.T) {
 		}
 	}
 }
+
+func TestTrimPod(t *testing.T) {
+	p := boundPod("p", "a", carvev1.WorkloadSession, "2", now)
+	p.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
+	p.Annotations = map[string]string{corev1.LastAppliedConfigAnnotation: "{}", carvev1.AnnotationExpectedDuration: "1h"}
+	p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "A", Value: "b"}}
+	p.Spec.Volumes = []corev1.Volume{{Name: "v"}}
+	before := podRequests(p)
+	got, err := TrimPod(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := got.(*corev1.Pod)
+	if q.ManagedFields != nil || q.Spec.Volumes != nil || q.Spec.Containers[0].Env != nil {
+		t.Errorf("TrimPod kept managed fields, volumes or env: %+v", q)
+	}
+	if _, ok := q.Annotations[corev1.LastAppliedConfigAnnotation]; ok {
+		t.Error("TrimPod kept the last-applied annotation")
+	}
+	// What consolidation reads is intact.
+	if q.Annotations[carvev1.AnnotationExpectedDuration] != "1h" || podRequests(q) != before || q.Labels[carvev1.LabelWorkload] != "session" || q.Status.StartTime == nil {
+		t.Errorf("TrimPod lost what consolidation reads: %+v", q)
+	}
+	if obj, _ := TrimPod("not a pod"); obj != "not a pod" {
+		t.Errorf("TrimPod changed a non-pod: %v", obj)
+	}
+}

@@ -142,6 +142,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			// The webhooks only read what they get; copying every object
 			// on every admission would be the largest cost of a review.
 			DefaultUnsafeDisableDeepCopy: ptrTrue(),
+			// Only consolidation reads pods (on the leader): keep what it
+			// reads.
+			ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: consolidation.TrimPod}},
 		},
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Host: o.WebhookBindAddress,
