@@ -22,16 +22,7 @@ func TestReplayHandMade(t *testing.T) {
 		t.Skip("starts a control plane")
 	}
 	ctx := context.Background()
-	c := cluster(t)
-	binDir, err := framework.BinDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := startScheduler(ctx, StockSchedulers(binDir)[1], filepath.Join(c.Dir, "packing"), c.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop()
+	p := mostAllocated(t)
 
 	h := time.Hour
 	half := func(name string, depart time.Duration) traces.Pod {
@@ -80,16 +71,7 @@ func TestReplayConsolidation(t *testing.T) {
 		t.Skip("starts a control plane")
 	}
 	ctx := context.Background()
-	c := cluster(t)
-	binDir, err := framework.BinDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := startScheduler(ctx, StockSchedulers(binDir)[1], filepath.Join(c.Dir, "packing"), c.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop()
+	p := mostAllocated(t)
 
 	h := time.Hour
 	cpu := func(name string, w carvev1.Workload, n int64, arrive, depart time.Duration) traces.Pod {
@@ -136,4 +118,21 @@ func TestReplayConsolidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mostAllocated starts stock kube-scheduler with MostAllocated scoring on
+// the shared control plane, stopped when the test ends.
+func mostAllocated(t *testing.T) *schedulerProcess {
+	t.Helper()
+	c := cluster(t)
+	binDir, err := framework.BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := startScheduler(context.Background(), StockSchedulers(binDir)[1], filepath.Join(c.Dir, "packing"), c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop() })
+	return p
 }

@@ -68,33 +68,13 @@ func run(m *testing.M) int {
 
 func start(ctx context.Context) error {
 	var err error
-	if cl, err = client.New(cluster.Config, client.Options{Scheme: controller.Scheme()}); err != nil {
-		return err
-	}
-	if err := carvetest.InstallCRDs(ctx, cluster.Config); err != nil {
-		return err
-	}
-	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: carveNS}}); err != nil {
-		return err
-	}
-	if _, err := carvetest.StartController(ctx, cluster.Config, carveNS, controller.PodLevelAuto, func(o *controller.Options) {
+	cl, err = carvetest.StartCarve(ctx, cluster, carveNS, func(o *controller.Options) {
 		o.LeaderElection = true
 		// Pods the tests create count as no arrival, so that headroom
 		// does not depend on how fast a test runs.
 		o.Consolidation = &consolidation.Options{Interval: interval, ArrivalWindow: time.Nanosecond}
-	}); err != nil {
-		return err
-	}
-	config, err := carvetest.ShippedSchedulerConfig()
-	if err != nil {
-		return err
-	}
-	stop, err := carvetest.StartScheduler(ctx, cluster.Dir, cluster.Kubeconfig, config, nil)
-	if err != nil {
-		return err
-	}
-	go func() { <-ctx.Done(); stop() }()
-	return nil
+	}, nil)
+	return err
 }
 
 func waitFor(t *testing.T, what string, cond func(context.Context) (bool, error)) {

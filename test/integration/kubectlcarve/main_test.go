@@ -38,7 +38,6 @@ import (
 
 	carvev1 "github.com/carve-dev/carve/pkg/apis/carve/v1alpha1"
 	"github.com/carve-dev/carve/pkg/cloudprovider/poolstatus"
-	"github.com/carve-dev/carve/pkg/controller"
 	ut "github.com/carve-dev/carve/pkg/util/testing"
 	"github.com/carve-dev/carve/test/framework"
 	"github.com/carve-dev/carve/test/framework/carvetest"
@@ -73,23 +72,7 @@ func run(m *testing.M) int {
 
 func scene(ctx context.Context) error {
 	var err error
-	if cl, err = client.New(cluster.Config, client.Options{Scheme: controller.Scheme()}); err != nil {
-		return err
-	}
-	if err := carvetest.InstallCRDs(ctx, cluster.Config); err != nil {
-		return err
-	}
-	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: carveNS}}); err != nil {
-		return err
-	}
-	if _, err := carvetest.StartController(ctx, cluster.Config, carveNS, controller.PodLevelAuto); err != nil {
-		return err
-	}
-	config, err := carvetest.ShippedSchedulerConfig()
-	if err != nil {
-		return err
-	}
-	stop, err := carvetest.StartScheduler(ctx, cluster.Dir, cluster.Kubeconfig, config, func(cfg map[string]any) {
+	cl, err = carvetest.StartCarve(ctx, cluster, carveNS, nil, func(cfg map[string]any) {
 		// Positions are written at once, so the scene settles quickly, and
 		// running pods are metered every second.
 		for _, p := range cfg["profiles"].([]any) {
@@ -104,7 +87,6 @@ func scene(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	go func() { <-ctx.Done(); stop() }()
 
 	small := ut.MakeProfile("small", "1", "2Gi").CPULimit("2").Pools("cpu").Obj()
 	small.Spec.Description = "Notebooks and light exploration"
