@@ -38,6 +38,12 @@ func (c *Cluster) kwokArgs(serverPort int) ([]string, error) {
 		// Serves /healthz, which is how Start knows kwok is up.
 		"--server-address=" + hostPort(serverPort),
 		"--cidr=" + kwokPodCIDR,
+		// The heartbeat stage writes node status every 10 minutes and
+		// leaves health to a Lease; without this flag kwok renews none,
+		// kube-controller-manager finds each node silent after its grace
+		// period and marks its pods not Ready, which kwok never undoes
+		// (and PodDisruptionBudgets then refuse every eviction).
+		"--node-lease-duration-seconds=40",
 	}
 	for _, name := range kwokStages {
 		path := filepath.Join(c.kwokStageDir(), name)
