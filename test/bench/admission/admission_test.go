@@ -2,7 +2,9 @@
 // real HTTPS server: carve-controller runs as its binary against a real
 // apiserver (its informer caches filled from it), and an open-loop load
 // generator sends realistic AdmissionReviews at a fixed rate. The same load
-// against allowall, a server that answers without decoding, is the floor.
+// against allowall, a server that answers without decoding, is the floor
+// ("floor" without reading the review, "floor-read" reading it, as every
+// webhook must).
 //
 //	make bench-admission   (go test ./test/bench/admission -bench . -benchtime 1x -count 5)
 package admission
@@ -45,13 +47,15 @@ import (
 )
 
 var env struct {
-	once       sync.Once
-	err        error
-	cluster    *framework.Cluster
-	procs      []*exec.Cmd
-	client     *http.Client
-	carveURL   string
-	floorURL   string
+	once     sync.Once
+	err      error
+	cluster  *framework.Cluster
+	procs    []*exec.Cmd
+	client   *http.Client
+	carveURL string
+	floorURL string
+	// readURL is the floor that reads each review before answering.
+	readURL    string
 	reviews    [][]byte
 	admitted   [][]byte
 	namespace  string
@@ -125,6 +129,11 @@ func setup() error {
 	}
 	env.carveURL = fmt.Sprintf("https://127.0.0.1:%d", carvePort)
 	env.floorURL = fmt.Sprintf("https://127.0.0.1:%d", floorPort)
+	readPort, err := framework.FreePort()
+	if err != nil {
+		return err
+	}
+	env.readURL = fmt.Sprintf("https://127.0.0.1:%d", readPort)
 	ctrl := exec.Command(filepath.Join(bin, "carve-controller"),
 		"--kubeconfig", c.Kubeconfig, "--namespace", "carve-system",
 		"--webhook-bind-address", "127.0.0.1", "--webhook-port", fmt.Sprint(carvePort),
@@ -165,6 +174,13 @@ func setup() error {
 		return err
 	}
 	env.procs = append(env.procs, floor)
+	reader := exec.Command(filepath.Join(bin, "allowall"), "--addr", fmt.Sprintf("127.0.0.1:%d", readPort), "--read-body",
+		"--cert", filepath.Join(certDir, "tls.crt"), "--key", filepath.Join(certDir, "tls.key"))
+	reader.Stdout, reader.Stderr = logf, logf
+	if err := reader.Start(); err != nil {
+		return err
+	}
+	env.procs = append(env.procs, reader)
 
 	ca, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
 	if err != nil {
@@ -187,7 +203,7 @@ func setup() error {
 	env.client = &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	env.reviews = reviews(env.namespace, 512, false)
 	env.admitted = reviews(env.namespace, 512, true)
-	for _, u := range []string{env.carveURL + webhooks.PathPodMutate, env.floorURL} {
+	for _, u := range []string{env.carveURL + webhooks.PathPodMutate, env.floorURL, env.readURL} {
 		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 			return send(u, env.reviews[0]) == nil, nil
 		})
@@ -314,6 +330,9 @@ func BenchmarkPodAdmission(b *testing.B) {
 			bodies    [][]byte
 		}{
 			{"floor", env.floorURL, env.reviews},
+			// The floor again, reading each review as carve must: what
+			// a body costs on one HTTP/2 connection.
+			{"floor-read", env.readURL, env.reviews},
 			{"carve-mutate", env.carveURL + webhooks.PathPodMutate, env.reviews},
 			{"carve-validate", env.carveURL + webhooks.PathPodValidate, env.admitted},
 		} {
