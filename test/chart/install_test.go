@@ -304,13 +304,20 @@ func runControllerAsServiceAccount(ctx context.Context, t *testing.T, c *framewo
 		}
 	}
 
-	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(ports[2]) + "/readyz")
-	if err != nil {
-		t.Fatalf("carve-controller /readyz: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("carve-controller /readyz: %s", resp.Status)
+	// The policies are created inside the registration, before it ends
+	// and readiness follows: wait for ready rather than read it once.
+	var last string
+	if err := poll(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
+		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(ports[2]) + "/readyz")
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		resp.Body.Close()
+		last = resp.Status
+		return resp.StatusCode == http.StatusOK, nil
+	}); err != nil {
+		t.Errorf("carve-controller /readyz: %s", last)
 	}
 
 	checkMetricsAuth(ctx, t, c, "https://127.0.0.1:"+strconv.Itoa(ports[1])+"/metrics")
