@@ -63,10 +63,9 @@ func observe(pool *carvev1.NodePool, nodes []*corev1.Node, podsOn map[string][]*
 		v.input.Budget = int(*d.Budget)
 	}
 	v.input.RequestedOnly = d.Consolidation == carvev1.ConsolidateNever
+	// A Base pool's minSize is at least 1 (its schema says so): its last
+	// node is never retired.
 	v.input.Keep = int(pool.Spec.MinSize)
-	if pool.Spec.Role == carvev1.NodePoolRoleBase {
-		v.input.Keep = max(v.input.Keep, 1)
-	}
 	window := now.Add(-o.ArrivalWindow)
 	arrived := func(p *corev1.Pod) {
 		if p.CreationTimestamp.Time.After(window) {

@@ -40,7 +40,7 @@ func TestObserve(t *testing.T) {
 	if err := o.Complete(); err != nil {
 		t.Fatal(err)
 	}
-	pool := ut.MakeNodePool("cpu", carvev1.NodePoolRoleBase, 0, 5, "16", "64Gi").TemplateLabel("tier", "b").Budget(2).Obj()
+	pool := ut.MakeNodePool("cpu", carvev1.NodePoolRoleBase, 1, 5, "16", "64Gi").TemplateLabel("tier", "b").Budget(2).Obj()
 	labels := map[string]string{carvev1.LabelNodePool: "cpu", "tier": "b"}
 	since := now.Add(-time.Hour)
 
@@ -81,7 +81,7 @@ func TestObserve(t *testing.T) {
 	cpu := func(c int64) Resources { return Resources{MilliCPU: c * 1000, Memory: 4 << 30} }
 	want := Pool{
 		Budget: 2,
-		Keep:   1, // a Base pool keeps a node even with minSize 0
+		Keep:   1, // minSize
 		// recent and taken arrived within the window; waiting did not.
 		Headroom: cpu(1).Add(cpu(1)),
 		Nodes: []Node{

@@ -73,8 +73,9 @@ type Node struct {
 	// an admin asked or it no longer matches its pool's template. Such nodes
 	// are chosen before any other.
 	Requested bool
-	// Protected: the node may not be retired (for instance the Base pool's
-	// last node). A protected node that drains is un-retired.
+	// Protected: the node may not be retired (opted out of scale-down, or
+	// taken back this round; a pool's last nodes are kept by Pool.Keep). A
+	// protected node that drains is un-retired.
 	Protected bool
 }
 
@@ -213,10 +214,9 @@ func PlanPool(p Pool, now time.Time) Plan {
 	var plan Plan
 	nodes := slices.Clone(p.Nodes)
 	slices.SortFunc(nodes, func(a, b Node) int { return cmp.Compare(a.Name, b.Name) })
-	alloc := Resources{}
-	for _, n := range nodes {
-		alloc = n.Allocatable
-		break
+	var alloc Resources
+	if len(nodes) > 0 {
+		alloc = nodes[0].Allocatable
 	}
 
 	// Protected nodes never drain.

@@ -90,9 +90,9 @@ func TestPlanPool(t *testing.T) {
 		}},
 		want: Plan{Unretire: []Unretirement{{"a", ReasonSwapped}}, Retire: []Retirement{{"b", ReasonUnderused}}, Move: []Move{{"m1", "b"}}},
 	}, {
-		name: "keep: the last node is never retired",
+		name: "keep: the last node is never retired, even empty",
 		pool: Pool{Budget: 1, Keep: 1, Nodes: []Node{
-			mk("a", model("m1", 1)),
+			mk("a"),
 		}},
 		want: Plan{},
 	}, {

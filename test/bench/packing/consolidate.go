@@ -107,16 +107,15 @@ func (s *replay) takeBack(ctx context.Context, now time.Duration, arrivals []int
 	// again, it is a node like any other.
 	for _, n := range s.nodes {
 		if n.draining && n.pods == 0 {
-			if err := s.setDraining(ctx, n.name, false); err != nil {
+			if err := s.setDraining(ctx, n.name, false); err != nil { // released, not taken back
 				return err
 			}
-			s.res.Consolidation.Unretired--
 		}
 	}
 	for _, pool := range traces.Pools {
 		plan := consolidation.PlanPool(s.planInput(pool, now, arrivals), epoch.Add(now))
 		for _, u := range plan.Unretire {
-			if err := s.setDraining(ctx, u.Node, false); err != nil {
+			if err := s.unretire(ctx, u.Node); err != nil {
 				return err
 			}
 		}
@@ -129,7 +128,7 @@ func (s *replay) takeBack(ctx context.Context, now time.Duration, arrivals []int
 func (s *replay) consolidate(ctx context.Context, now time.Duration, arrived []int) error {
 	for _, i := range arrived {
 		if n := s.nodes[s.podNode[i]]; n.draining {
-			if err := s.setDraining(ctx, n.name, false); err != nil {
+			if err := s.unretire(ctx, n.name); err != nil {
 				return err
 			}
 		}
@@ -138,7 +137,7 @@ func (s *replay) consolidate(ctx context.Context, now time.Duration, arrived []i
 	for _, pool := range traces.Pools {
 		plan := consolidation.PlanPool(s.planInput(pool, now, nil), epoch.Add(now))
 		for _, u := range plan.Unretire {
-			if err := s.setDraining(ctx, u.Node, false); err != nil {
+			if err := s.unretire(ctx, u.Node); err != nil {
 				return err
 			}
 		}
@@ -174,6 +173,15 @@ func (s *replay) consolidate(ctx context.Context, now time.Duration, arrived []i
 	return nil
 }
 
+// unretire takes a draining node back, counting it.
+func (s *replay) unretire(ctx context.Context, name string) error {
+	if n := s.nodes[name]; n == nil || !n.draining {
+		return nil
+	}
+	s.res.Consolidation.Unretired++
+	return s.setDraining(ctx, name, false)
+}
+
 // setDraining taints or untaints a node and waits for nothing: waitNodes
 // does.
 func (s *replay) setDraining(ctx context.Context, name string, on bool) error {
@@ -188,8 +196,6 @@ func (s *replay) setDraining(ctx context.Context, name string, on bool) error {
 	node.Spec.Taints = slices.DeleteFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.Key == carvev1.TaintDraining })
 	if on {
 		node.Spec.Taints = append(node.Spec.Taints, corev1.Taint{Key: carvev1.TaintDraining, Effect: corev1.TaintEffectPreferNoSchedule})
-	} else {
-		s.res.Consolidation.Unretired++
 	}
 	if _, err := s.Client.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("updating the draining taint of node %s: %w", name, err)
